@@ -1,0 +1,38 @@
+// Package cjson implements Matrix canonical JSON: a decoder that builds a
+// compact value tree while enforcing a room version's number rules, and an
+// encoder that writes the canonical form of that tree.
+//
+// Canonical JSON (spec appendix "Canonical JSON") is the shortest UTF-8
+// encoding with object keys sorted by Unicode code point, no insignificant
+// whitespace, only the escapes `\"`, `\\`, `\b`, `\t`, `\n`, `\f`, `\r` and
+// lowercase `\u00XX` for other control characters, and integers only.
+//
+// # Decoding
+//
+// [Parse] reads any RFC 8259 JSON text into a [Value] in one pass. Objects are
+// stored with their members sorted by key at parse time, so encoding never
+// sorts again and lookups are binary searches. The [Rules] select how numbers
+// are treated:
+//
+//   - [Strict] (room versions 6 and later, and everything that is not an
+//     event): every number must be an integer in [-(2^53)+1, 2^53-1]. A number
+//     written with a fraction or exponent is accepted only when its value is
+//     exactly such an integer (the spec's own example canonicalises 1e10 to
+//     10000000000); anything else is rejected with an error that gives the
+//     byte offset and the JSON path of the offending value.
+//   - [Lenient] (room versions 1–5, whose history holds events that break
+//     the integer rules): integers of any size and non-integral numbers are
+//     kept. An integral value is written as a plain integer; a non-integral
+//     value is written in the shortest form that round-trips an IEEE double.
+//
+// Both rule sets reject duplicate object keys (the meaning would depend on
+// the parser), invalid UTF-8, lone UTF-16 surrogates in `\u` escapes, and
+// nesting deeper than [MaxDepth].
+//
+// # What it does not do
+//
+// It does not map JSON onto Go structs by reflection; callers read the tree
+// with the accessors of [Value]. [Value] implements json.Marshaler and
+// json.Unmarshaler (strict rules) so it can sit inside ordinary structs at
+// the edges of the server.
+package cjson
