@@ -1,0 +1,160 @@
+// Package keys holds Matrix's signing primitives: unpadded base64 (standard
+// and URL-safe), ed25519 signing keys with their key IDs, the key file format
+// that Synapse's `signing.key` uses, and signing and verifying JSON objects
+// (spec appendix "Signing JSON").
+//
+// It supports the one algorithm Matrix defines, ed25519. Signatures under
+// other algorithms are ignored when verifying, as the spec requires. The
+// package never reads files or clocks: callers pass bytes and times in.
+package keys
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Base64 encodes b as unpadded standard base64.
+func Base64(b []byte) string { return base64.RawStdEncoding.EncodeToString(b) }
+
+// Base64URL encodes b as unpadded URL-safe base64.
+func Base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// DecodeBase64 decodes standard base64 with or without padding.
+func DecodeBase64(s string) ([]byte, error) {
+	return base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+}
+
+// DecodeBase64URL decodes URL-safe base64 with or without padding.
+func DecodeBase64URL(s string) ([]byte, error) {
+	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+}
+
+// AlgorithmEd25519 is the only signing algorithm Matrix defines.
+const AlgorithmEd25519 = "ed25519"
+
+// KeyID is a signing key identifier, `<algorithm>:<version>`.
+type KeyID string
+
+// ParseKeyID checks the form of a key ID: an algorithm and a version
+// separated by ':', the version made of [a-zA-Z0-9_].
+func ParseKeyID(s string) (KeyID, error) {
+	alg, ver, ok := strings.Cut(s, ":")
+	if !ok || alg == "" {
+		return "", fmt.Errorf("key ID %q: want <algorithm>:<version>", s)
+	}
+	if ver == "" {
+		return "", fmt.Errorf("key ID %q: empty version", s)
+	}
+	for i := 0; i < len(ver); i++ {
+		c := ver[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return "", fmt.Errorf("key ID %q: version has %q at %d (only a-z, A-Z, 0-9 and _ are allowed)", s, c, i)
+		}
+	}
+	return KeyID(s), nil
+}
+
+// Algorithm returns the part before ':'.
+func (k KeyID) Algorithm() string { a, _, _ := strings.Cut(string(k), ":"); return a }
+
+// Version returns the part after ':'.
+func (k KeyID) Version() string { _, v, _ := strings.Cut(string(k), ":"); return v }
+
+// SigningKey is an ed25519 private key with its key ID.
+type SigningKey struct {
+	ID   KeyID
+	Priv ed25519.PrivateKey
+}
+
+// Public returns the public half.
+func (k *SigningKey) Public() ed25519.PublicKey { return k.Priv.Public().(ed25519.PublicKey) }
+
+// PublicBase64 returns the public key as unpadded base64, as published by
+// the key server.
+func (k *SigningKey) PublicBase64() string { return Base64(k.Public()) }
+
+// Sign signs message.
+func (k *SigningKey) Sign(message []byte) []byte { return ed25519.Sign(k.Priv, message) }
+
+// Generate makes a new ed25519 key with the given version, reading
+// randomness from rand (crypto/rand.Reader in production).
+func Generate(version string, rand io.Reader) (*SigningKey, error) {
+	id, err := ParseKeyID(AlgorithmEd25519 + ":" + version)
+	if err != nil {
+		return nil, err
+	}
+	_, priv, err := ed25519.GenerateKey(rand)
+	if err != nil {
+		return nil, fmt.Errorf("generate ed25519 key: %w", err)
+	}
+	return &SigningKey{ID: id, Priv: priv}, nil
+}
+
+// FromSeed builds a key from a 32-byte ed25519 seed.
+func FromSeed(id KeyID, seed []byte) (*SigningKey, error) {
+	if len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("key %s: seed is %d bytes, want %d", id, len(seed), ed25519.SeedSize)
+	}
+	return &SigningKey{ID: id, Priv: ed25519.NewKeyFromSeed(seed)}, nil
+}
+
+// ErrKeyFile is matched by every error about a key file's contents.
+var ErrKeyFile = errors.New("invalid signing key file")
+
+// ParseKeyFile reads a key file in Synapse's `signing.key` format: one key
+// per line, `ed25519 <version> <unpadded base64 seed>`. Blank lines are
+// skipped. Keys of other algorithms are an error (Matrix has none).
+func ParseKeyFile(data []byte) ([]*SigningKey, error) {
+	var out []*SigningKey
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		f := strings.Fields(text)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("%w: line %d: want `ed25519 <key version> <base64 seed>`, got %d fields", ErrKeyFile, line, len(f))
+		}
+		if f[0] != AlgorithmEd25519 {
+			return nil, fmt.Errorf("%w: line %d: algorithm %q is not ed25519", ErrKeyFile, line, f[0])
+		}
+		id, err := ParseKeyID(f[0] + ":" + f[1])
+		if err != nil {
+			return nil, fmt.Errorf("%w: line %d: %w", ErrKeyFile, line, err)
+		}
+		seed, err := DecodeBase64(f[2])
+		if err != nil {
+			return nil, fmt.Errorf("%w: line %d: seed is not base64: %w", ErrKeyFile, line, err)
+		}
+		k, err := FromSeed(id, seed)
+		if err != nil {
+			return nil, fmt.Errorf("%w: line %d: %w", ErrKeyFile, line, err)
+		}
+		out = append(out, k)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeyFile, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no keys", ErrKeyFile)
+	}
+	return out, nil
+}
+
+// FormatKeyFile writes keys in the `signing.key` format.
+func FormatKeyFile(keys ...*SigningKey) []byte {
+	var b bytes.Buffer
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s %s %s\n", k.ID.Algorithm(), k.ID.Version(), Base64(k.Priv.Seed()))
+	}
+	return b.Bytes()
+}
