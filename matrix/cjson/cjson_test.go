@@ -22,8 +22,14 @@ func TestSpecExamples(t *testing.T) {
 		{`{"a": null}`, `{"a":null}`},
 		{`{"a": -0, "b": 1e10}`, `{"a":0,"b":10000000000}`},
 	}
-	for _, c := range cases {
-		for _, r := range []Rules{Strict, Lenient} {
+	for i, c := range cases {
+		rules := []Rules{Strict, Lenient}
+		if i == len(cases)-1 {
+			// 1e10 is a float literal, which strict decoding refuses (see
+			// TestNumbers); the canonical form of the value is the spec's.
+			rules = rules[1:]
+		}
+		for _, r := range rules {
 			got, err := Canonicalize([]byte(c.in), r)
 			if err != nil {
 				t.Fatalf("Canonicalize(%s): %v", c.in, err)
@@ -68,19 +74,19 @@ func TestNumbers(t *testing.T) {
 		{`-9007199254740992`, ``, `-9007199254740992`},
 		{`123456789012345678901234567890`, ``, `123456789012345678901234567890`},
 		{`1.5`, ``, `1.5`},
-		{`1.0`, `1`, `1`},
-		{`2.50e1`, ``, `25`}, // integral: 25 is accepted strictly below
+		{`1.0`, ``, `1`},
+		{`2.50e1`, ``, `25`},
 		{`0.1`, ``, `0.1`},
 		{`1e-7`, ``, `1e-07`},
-		{`-0.0`, `0`, `0`},
-		{`100e-2`, `1`, `1`},
-		{`1E2`, `100`, `100`},
+		{`-0.0`, ``, `0`},
+		{`-0`, `0`, `0`},
+		{`100e-2`, ``, `1`},
+		{`1E2`, ``, `100`},
 		{`1e16`, ``, `10000000000000000`},
 		{`1e999999999`, ``, ``},
 		{`1e300`, ``, `1` + strings.Repeat("0", 300)},
 		{`1e400`, ``, ``},
 	}
-	cases[7].strict = `25`
 	for _, c := range cases {
 		got, err := Canonicalize([]byte(c.in), Strict)
 		if c.strict == "" {

@@ -482,6 +482,13 @@ func (d *decoder) number() (Value, error) {
 		}
 	}
 
+	if d.rules == Strict && (fracEnd != fracStart || hasExp) {
+		// The value may be integral (1.0, 1e10), but the reference
+		// implementation reads such literals as floats and rejects them;
+		// accepting them would make us accept events other servers drop.
+		return Value{}, d.numErr(start, "%s is written with a fraction or exponent (floats are not allowed)", text)
+	}
+
 	// Exact decimal analysis: digits × 10^e.
 	digits := make([]byte, 0, intEnd-intStart+fracEnd-fracStart)
 	digits = append(digits, b[intStart:intEnd]...)

@@ -15,11 +15,12 @@
 // are treated:
 //
 //   - [Strict] (room versions 6 and later, and everything that is not an
-//     event): every number must be an integer in [-(2^53)+1, 2^53-1]. A number
-//     written with a fraction or exponent is accepted only when its value is
-//     exactly such an integer (the spec's own example canonicalises 1e10 to
-//     10000000000); anything else is rejected with an error that gives the
-//     byte offset and the JSON path of the offending value.
+//     event): every number must be an integer in [-(2^53)+1, 2^53-1] written
+//     without fraction or exponent. 1.0 and 1e10 are rejected although their
+//     values are integral: the reference implementation reads them as floats
+//     and drops such events, and a server that accepted them would split
+//     rooms. (-0 is an integer literal and reads as 0.) Violations are
+//     reported with the byte offset and the JSON path of the value.
 //   - [Lenient] (room versions 1–5, whose history holds events that break
 //     the integer rules): integers of any size and non-integral numbers are
 //     kept. An integral value is written as a plain integer; a non-integral
