@@ -184,3 +184,13 @@ func BenchmarkVerifyJSON(b *testing.B) {
 		}
 	}
 }
+
+func TestCapValidUntil(t *testing.T) {
+	const day = 24 * 60 * 60 * 1000
+	if got := CapValidUntil(1000+3*day, 1000); got != 1000+3*day {
+		t.Errorf("short validity changed: %d", got)
+	}
+	if got := CapValidUntil(1000+400*day, 1000); got != 1000+7*day {
+		t.Errorf("long validity not capped: %d", got)
+	}
+}

@@ -112,3 +112,15 @@ func VerifyCanonical(msg []byte, obj cjson.Value, signer string, lookup KeyLooku
 	}
 	return nil
 }
+
+// MaxKeyValidity is how far into the future a fetched key's valid_until_ts
+// is trusted (room versions 5+): a key published as valid for years must
+// still be refetched within a week, so that its owner can revoke it.
+const MaxKeyValidity = 7 * 24 * 60 * 60 * 1000 // milliseconds
+
+// CapValidUntil returns the validity to use for a key fetched at fetchedTS
+// (ms) whose server said valid_until_ts: the lesser of that and fetchedTS +
+// MaxKeyValidity.
+func CapValidUntil(validUntilTS, fetchedTS int64) int64 {
+	return min(validUntilTS, fetchedTS+MaxKeyValidity)
+}
