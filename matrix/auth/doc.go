@@ -1,0 +1,104 @@
+// Package auth implements the Matrix authorisation rules of room versions 1
+// to 12 (spec "Room Versions", each version's "Authorisation rules"), the
+// auth events selection of the server-server API, and the power level
+// arithmetic those rules rely on.
+//
+// # What it does
+//
+//   - [Check] decides whether an event is allowed against a room state: every
+//     numbered rule of the event's room version except those about the
+//     shape of its auth_events list. Callers run it against the state formed
+//     by the event's auth events, against the state before the event, and
+//     against the current state (for soft failure), as "Checks performed on
+//     receipt of a PDU" requires.
+//   - [CheckAuthEvents] applies the rules about the auth_events list itself
+//     (rule 2 in room versions 1–11, rule 3 in 12): duplicates, entries the
+//     selection algorithm does not select, rejected entries, a missing
+//     m.room.create (before v12) or a listed one (v12), and entries from
+//     another room.
+//   - [Selection] lists the state keys an event should cite as auth events.
+//   - [PowerLevels] reads m.room.power_levels content with the defaults of
+//     the spec and the creator rules of the room version; [SenderPowerLevel]
+//     is the shortcut state resolution needs.
+//
+// A rejection is a [*Rejection] (errors.Is(err, [ErrRejected])) naming the
+// rule with the numbering of that room version's own list in the spec text:
+// the same rule has different numbers in different versions (the
+// m.room.member rule is 5 in v1–5 and v12, 4 in v6–11). Room version
+// families share code and differ only where their flags in
+// matrix/roomversion say so; the package never compares version strings.
+//
+// # What it does not do
+//
+//   - It verifies no event signatures or hashes: the event package does that
+//     on receipt. The rule "if the event is not validly signed by the
+//     homeserver of the user ID denoted by join_authorised_via_users_server"
+//     is checked with event.HasSignatureFrom, because signatures were
+//     verified (event.Verify with RequiredSigners) before authorisation. The
+//     one signature it does verify is that of a third-party invite's signed
+//     object against the public keys of the m.room.third_party_invite event,
+//     which no earlier step covers.
+//   - It checks no event format (size limits, ID grammar, canonical JSON):
+//     events reach it already parsed by the event package.
+//   - It does not decide whether the creator of an m.room.create event is
+//     allowed to create rooms, whether a restricted join's allow conditions
+//     hold (that is the authorising server's job; the rules check only its
+//     signature, membership and invite level), or whether a redaction
+//     should be applied (from v3 a redaction is authorised like any event;
+//     "Handling redactions" is for the caller).
+//   - It does not fetch missing events or know which events were rejected:
+//     callers pass the state and a rejected(eventID) predicate.
+//
+// # Interpretations
+//
+// Where the spec leaves a choice open, this package decides as follows.
+//
+//   - A room without an m.room.join_rules event is treated as having join
+//     rule "invite" (the spec gives no default; the rules would otherwise
+//     forbid even a joined member from updating their own membership).
+//   - Defaults without a power levels event: the room creator has 100 in v1–11
+//     (content.creator before v11, the create event's sender from v11), and
+//     every other user 0; state_default is 50, events_default 0, invite 0,
+//     kick, ban and redact 50 (m.room.power_levels schema and server-server
+//     "Definitions"). In v12 the creators (the create event's sender and
+//     content.additional_creators) have [Infinite] power whether or not
+//     there is a power levels event.
+//   - A missing users property of m.room.power_levels is allowed (the rule
+//     rejects a users property that is not an object of valid values, not
+//     its absence), as is a missing property of any other kind.
+//   - Power level values: integers in every version; in v1–9 also strings
+//     of optional whitespace (Unicode white space), one optional sign, one or
+//     more ASCII digits, optional whitespace; in v1–5 also any number,
+//     truncated toward zero, except that a number beyond the range of an
+//     IEEE 754 double rejects the power levels event (reported as the power
+//     levels rule itself, e.g. "10", when it is not in users, where it is
+//     "10.1"). In v1–9 an invalid value outside users is not a rejection
+//     (only users is checked by the rules); it counts as absent, so its
+//     default applies. In v10+ any non-integer rejects the event.
+//   - Values beyond the int64 range (possible in v1–9) are compared exactly;
+//     [PowerLevels] accessors clamp them to the int64 range.
+//   - Changes of power levels are compared by value: "50" and 50 are equal.
+//   - A join with join rule "invite" (or "knock") by a user who is not
+//     invited is rejected by the final "Otherwise, reject" sub-rule of the
+//     join rule, since the rule naming the join rule only allows.
+//   - A present but non-string content.membership is an unknown membership;
+//     a non-string join_authorised_via_users_server fails the signature rule.
+//   - Third-party invite public keys are accepted in standard or URL-safe
+//     unpadded base64; each ed25519 signature in signed is tried alone
+//     against each key, whatever name it is filed under.
+//   - In room version 12 the rule about auth events from another room is
+//     numbered "3.5", as the spec text writes it (the list skips 3.4, which
+//     was removed; a Markdown renderer would show it as 3.4).
+//   - In room version 12 rule 2 (the room ID names the accepted create
+//     event) is checked by Check against the create event of the state; the
+//     caller vouches that this create event was accepted. Before v12, Check
+//     rejects a state without a create event under rule 2.4.
+//   - Rule 1 decides m.room.create events before the auth events rule is
+//     reached, so CheckAuthEvents returns nil for them.
+//   - SenderPowerLevel of an m.room.create event (whose auth events are
+//     empty) treats the event as its own create event.
+//
+// Some rejections cannot be produced by events that the event package
+// accepts (a v12 create event with a room_id fails its format check
+// first); Check still applies those rules to whatever it is given.
+package auth
