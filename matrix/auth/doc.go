@@ -20,6 +20,9 @@
 //   - [PowerLevels] reads m.room.power_levels content with the defaults of
 //     the spec and the creator rules of the room version; [SenderPowerLevel]
 //     is the shortcut state resolution needs.
+//   - [RedactionApplies] decides whether a redaction that passed the rules
+//     takes effect on its target ("Handling redactions", v3+: the redact
+//     level or the same server as the target's sender).
 //
 // A rejection is a [*Rejection] (errors.Is(err, [ErrRejected])) naming the
 // rule with the numbering of that room version's own list in the spec text:
