@@ -72,10 +72,11 @@
 //   - Power level values: integers in every version; in v1–9 also strings
 //     of optional whitespace (Unicode white space), one optional sign, one or
 //     more ASCII digits, optional whitespace; in v1–5 also any number,
-//     truncated toward zero, except that a number beyond the range of an
-//     IEEE 754 double rejects the power levels event (reported as the power
-//     levels rule itself, e.g. "10", when it is not in users, where it is
-//     "10.1"). In v1–9 an invalid value outside users is not a rejection
+//     truncated toward zero (a number beyond the range of an IEEE 754
+//     double never gets this far: the event's JSON is refused by
+//     matrix/cjson; a value built in code that is out of range rejects the
+//     power levels event under the power levels rule itself, e.g. "10", or
+//     "10.1" in users). In v1–9 an invalid value outside users is not a rejection
 //     (only users is checked by the rules); it counts as absent, so its
 //     default applies. In v10+ any non-integer rejects the event.
 //   - Values beyond the int64 range (possible in v1–9) are compared exactly;

@@ -94,11 +94,8 @@ func TestRulesPowerLevels(t *testing.T) {
 			}},
 		{rules: only(plRules["users"], "v6", "v7", "v8", "v10", "v11", "v12"), desc: "users value as a float rejected from v6",
 			setup: byAlice(`"@bob:example.org":50.5`, "")},
-		{rules: only(plRules["users"], floaty...), desc: "users value beyond the range of a double rejected in v1-5",
-			setup: byAlice(`"@bob:example.org":2e308`, "")},
-		{rules: at("v1 v3:10"), desc: "ban beyond the range of a double rejected in v1-5", setup: byAlice("", `"ban":-2e308`)},
-		{rules: at("v1 v3:10"), desc: "events value beyond the range of a double rejected in v1-5",
-			setup: byAlice("", `"events":{"m.room.power_levels":100,"m.x":2e308}`)},
+		// Numbers beyond the range of a double never reach the rules: the
+		// event's JSON is refused by matrix/cjson (see its TestNumbers).
 		{rules: plRules["props"], desc: "ban as a string rejected", setup: byAlice("", `"ban":"50"`)},
 		{rules: plRules["props"], desc: "users_default as a float rejected", setup: byAlice("", `"users_default":0.5`)},
 		{rules: plRules["props"], desc: "invite as null rejected", setup: byAlice("", `"invite":null`)},

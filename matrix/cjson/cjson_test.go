@@ -20,16 +20,9 @@ func TestSpecExamples(t *testing.T) {
 		{`{"本": 2, "日": 1}`, `{"日":1,"本":2}`},
 		{`{"a": "\u65E5"}`, `{"a":"日"}`},
 		{`{"a": null}`, `{"a":null}`},
-		{`{"a": -0, "b": 1e10}`, `{"a":0,"b":10000000000}`},
 	}
-	for i, c := range cases {
-		rules := []Rules{Strict, Lenient}
-		if i == len(cases)-1 {
-			// 1e10 is a float literal, which strict decoding refuses (see
-			// TestNumbers); the canonical form of the value is the spec's.
-			rules = rules[1:]
-		}
-		for _, r := range rules {
+	for _, c := range cases {
+		for _, r := range []Rules{Strict, Lenient} {
 			got, err := Canonicalize([]byte(c.in), r)
 			if err != nil {
 				t.Fatalf("Canonicalize(%s): %v", c.in, err)
@@ -38,6 +31,25 @@ func TestSpecExamples(t *testing.T) {
 				t.Errorf("Canonicalize(%s) = %s, want %s", c.in, got, c.want)
 			}
 		}
+	}
+}
+
+// The spec's last example, {"a": -0, "b": 1e10} → {"a":0,"b":10000000000},
+// is the one place Axon deliberately differs. 1e10 is a float literal: the
+// strict rules (v6+, and all non-event JSON) reject it, as other servers do;
+// the lenient rules (v1–5) write it as the reference implementation writes
+// the float it reads, 10000000000.0, because the hashes and signatures of
+// old rooms' events were computed over that form.
+func TestSpecExampleWithFloat(t *testing.T) {
+	in := []byte(`{"a": -0, "b": 1e10}`)
+	if _, err := Canonicalize(in, Strict); !errors.Is(err, ErrNumber) {
+		t.Errorf("Strict accepted 1e10: %v", err)
+	}
+	if got, err := Canonicalize(in, Lenient); err != nil || string(got) != `{"a":0,"b":10000000000.0}` {
+		t.Errorf("Lenient = %s, %v", got, err)
+	}
+	if got, err := Canonicalize([]byte(`{"a": -0, "b": 10000000000}`), Strict); err != nil || string(got) != `{"a":0,"b":10000000000}` {
+		t.Errorf("integer form = %s, %v", got, err)
 	}
 }
 
@@ -66,44 +78,85 @@ func TestNumbers(t *testing.T) {
 	cases := []struct {
 		in      string
 		strict  string // "" means rejected
-		lenient string
+		lenient string // "" means rejected
 	}{
 		{`9007199254740991`, `9007199254740991`, `9007199254740991`},
 		{`-9007199254740991`, `-9007199254740991`, `-9007199254740991`},
 		{`9007199254740992`, ``, `9007199254740992`},
 		{`-9007199254740992`, ``, `-9007199254740992`},
 		{`123456789012345678901234567890`, ``, `123456789012345678901234567890`},
-		{`1.5`, ``, `1.5`},
-		{`1.0`, ``, `1`},
-		{`2.50e1`, ``, `25`},
-		{`0.1`, ``, `0.1`},
-		{`1e-7`, ``, `1e-07`},
-		{`-0.0`, ``, `0`},
 		{`-0`, `0`, `0`},
-		{`100e-2`, ``, `1`},
-		{`1E2`, ``, `100`},
-		{`1e16`, ``, `10000000000000000`},
-		{`1e999999999`, ``, ``},
-		{`1e300`, ``, `1` + strings.Repeat("0", 300)},
+		// Floats, written as Python's repr writes them.
+		{`1.5`, ``, `1.5`},
+		{`1.0`, ``, `1.0`},
+		{`1e2`, ``, `100.0`},
+		{`1E2`, ``, `100.0`},
+		{`2.50e1`, ``, `25.0`},
+		{`100e-2`, ``, `1.0`},
+		{`0.1`, ``, `0.1`},
+		{`0.0001`, ``, `0.0001`},
+		{`1e-5`, ``, `1e-05`},
+		{`1.5e-7`, ``, `1.5e-07`},
+		{`-0.0`, ``, `-0.0`},
+		{`0e5`, ``, `0.0`},
+		{`1e15`, ``, `1000000000000000.0`},
+		{`1e16`, ``, `1e+16`},
+		{`1.5e300`, ``, `1.5e+300`},
+		{`1.00000000000000000001`, ``, `1.0`},
+		{`123456789012345678.0`, ``, `1.2345678901234568e+17`},
+		{`1e-400`, ``, `0.0`},
 		{`1e400`, ``, ``},
+		{`1e999999999`, ``, ``},
+		{strings.Repeat("9", 4300), ``, strings.Repeat("9", 4300)},
+		{strings.Repeat("9", 4301), ``, ``},
 	}
 	for _, c := range cases {
 		got, err := Canonicalize([]byte(c.in), Strict)
 		if c.strict == "" {
 			if err == nil || !errors.Is(err, ErrNumber) {
-				t.Errorf("Strict %s: got %s, %v; want an ErrNumber", c.in, got, err)
+				t.Errorf("Strict %.20s: got %.20s, %v; want an ErrNumber", c.in, got, err)
 			}
 		} else if err != nil || string(got) != c.strict {
-			t.Errorf("Strict %s = %s, %v; want %s", c.in, got, err, c.strict)
+			t.Errorf("Strict %.20s = %.20s, %v; want %.20s", c.in, got, err, c.strict)
 		}
 		got, err = Canonicalize([]byte(c.in), Lenient)
 		if c.lenient == "" {
 			if err == nil {
-				t.Errorf("Lenient %s: got %s, want an error", c.in, got)
+				t.Errorf("Lenient %.20s: got %.20s, want an error", c.in, got)
 			}
 		} else if err != nil || string(got) != c.lenient {
-			t.Errorf("Lenient %s = %s, %v; want %s", c.in, got, err, c.lenient)
+			t.Errorf("Lenient %.20s = %.20s, %v; want %.20s", c.in, got, err, c.lenient)
 		}
+	}
+	// Floats are not integers.
+	v, _ := ParseString(`5.0`, Lenient)
+	if _, ok := v.Int(); ok || v.NumberText() != "5.0" {
+		t.Errorf("5.0: Int ok=%v text %q", ok, v.NumberText())
+	}
+}
+
+func TestCheckStrict(t *testing.T) {
+	v, err := ParseString(`{"a":[1,{"b":2}],"c":{"d":[3,1.5]},"e":9007199254740993}`, Lenient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = v.CheckStrict()
+	var se *SyntaxError
+	if !errors.As(err, &se) || !errors.Is(err, ErrNumber) || se.Path != "c.d[1]" {
+		t.Fatalf("CheckStrict = %v", err)
+	}
+	if err := v.Without("c").CheckStrict(); err == nil || !strings.Contains(err.Error(), "at e:") {
+		t.Errorf("CheckStrict without c = %v", err)
+	}
+	if err := v.Without("c", "e").CheckStrict(); err != nil {
+		t.Errorf("CheckStrict of a strict tree = %v", err)
+	}
+}
+
+func TestDuplicateKeysKeepTheLast(t *testing.T) {
+	got, err := Canonicalize([]byte(`{"b":1,"a":2,"b":3,"a":{"x":1,"x":[2]}}`), Strict)
+	if err != nil || string(got) != `{"a":{"x":[2]},"b":3}` {
+		t.Errorf("got %s, %v", got, err)
 	}
 }
 
@@ -115,7 +168,6 @@ func TestErrorsSayWhere(t *testing.T) {
 		{`{"content":{"users":{"@a:b":1.5}}}`, `content.users["@a:b"]`, true},
 		{`{"a":[1,2,{"b":1e300}]}`, `a[2].b`, true},
 		{`[0, 9007199254740992]`, `[1]`, true},
-		{`{"a":"x","a":"y"}`, ``, false},
 		{`{"a":tru}`, `a`, false},
 		{`{"a":"\ud800"}`, `a`, false},
 		{"{\"a\":\"\xff\"}", `a`, false},

@@ -20,10 +20,9 @@ const (
 // MaxDepth is the deepest nesting of arrays and objects that Parse accepts.
 const MaxDepth = 512
 
-// maxNumberDigits bounds the text of any number, so that a literal such as
-// 1e999999999 cannot make the decoder build a huge integer. It admits every
-// integral double (the largest has 309 digits).
-const maxNumberDigits = 320
+// maxIntegerDigits bounds integer literals, as the reference
+// implementation's integer parsing does (Python's default limit).
+const maxIntegerDigits = 4300
 
 // Rules select how the decoder treats numbers.
 type Rules uint8
@@ -45,7 +44,7 @@ var ErrNumber = errors.New("number not allowed in canonical JSON")
 
 // SyntaxError describes why JSON was rejected and where.
 type SyntaxError struct {
-	Offset int    // byte offset in the input
+	Offset int    // byte offset in the input; -1 when found in a tree (CheckStrict)
 	Path   string // JSON path of the value, e.g. `content.users["@a:b"]` ("" is the top level)
 	Msg    string
 	kind   error // ErrSyntax or ErrNumber
@@ -55,6 +54,9 @@ func (e *SyntaxError) Error() string {
 	where := e.Path
 	if where == "" {
 		where = "top level"
+	}
+	if e.Offset < 0 {
+		return fmt.Sprintf("%s at %s: %s", e.kind, where, e.Msg)
 	}
 	return fmt.Sprintf("%s at byte %d (%s): %s", e.kind, e.Offset, where, e.Msg)
 }
@@ -198,7 +200,6 @@ func (d *decoder) object(depth int) (Value, error) {
 	if depth > MaxDepth {
 		return Value{}, d.errf("nesting deeper than %d", MaxDepth)
 	}
-	start := d.pos
 	d.pos++ // '{'
 	d.skipSpace()
 	base := len(d.stack)
@@ -243,12 +244,19 @@ func (d *decoder) object(depth int) (Value, error) {
 	}
 	items := d.take(base)
 	if !sorted {
+		// A repeated key keeps its last value, as the reference
+		// implementation's parser (and encoding/json) do; rejecting it
+		// would drop events other servers accept.
 		slices.SortStableFunc(items, func(a, b Member) int { return strings.Compare(a.Key, b.Key) })
-		for i := 1; i < len(items); i++ {
-			if items[i].Key == items[i-1].Key {
-				return Value{}, &SyntaxError{Offset: start, Msg: fmt.Sprintf("duplicate object key %q", items[i].Key), kind: ErrSyntax}
+		out := items[:0]
+		for i, m := range items {
+			if i+1 < len(items) && items[i+1].Key == m.Key {
+				continue
 			}
+			out = append(out, m)
 		}
+		clear(items[len(out):])
+		items = out
 	}
 	return Value{kind: Object, items: items}, nil
 }
@@ -444,14 +452,11 @@ func (d *decoder) number() (Value, error) {
 			return Value{}, d.errf("invalid number: expected a digit after '.'")
 		}
 	}
-	exp := 0
 	hasExp := false
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		hasExp = true
 		i++
-		expNeg := false
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			expNeg = b[i] == '-'
 			i++
 		}
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
@@ -459,13 +464,7 @@ func (d *decoder) number() (Value, error) {
 			return Value{}, d.errf("invalid number: expected a digit in the exponent")
 		}
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			if exp < 1_000_000 {
-				exp = exp*10 + int(b[i]-'0')
-			}
 			i++
-		}
-		if expNeg {
-			exp = -exp
 		}
 	}
 	d.pos = i
@@ -482,90 +481,71 @@ func (d *decoder) number() (Value, error) {
 		}
 	}
 
-	if d.rules == Strict && (fracEnd != fracStart || hasExp) {
-		// The value may be integral (1.0, 1e10), but the reference
-		// implementation reads such literals as floats and rejects them;
-		// accepting them would make us accept events other servers drop.
-		return Value{}, d.numErr(start, "%s is written with a fraction or exponent (floats are not allowed)", text)
-	}
-
-	// Exact decimal analysis: digits × 10^e.
-	digits := make([]byte, 0, intEnd-intStart+fracEnd-fracStart)
-	digits = append(digits, b[intStart:intEnd]...)
-	digits = append(digits, b[fracStart:fracEnd]...)
-	e := exp - (fracEnd - fracStart)
-	for len(digits) > 0 && digits[0] == '0' {
-		digits = digits[1:]
-	}
-	for len(digits) > 0 && digits[len(digits)-1] == '0' {
-		digits = digits[:len(digits)-1]
-		e++
-	}
-	if len(digits) == 0 {
-		return Value{kind: Number, flag: 1}, nil // 0, -0, 0.0, 0e5 …
-	}
-	if e < 0 {
+	if fracEnd == fracStart && !hasExp {
+		// An integer literal: kept exactly, whatever its size, as the
+		// reference implementation's integers are.
+		if intEnd-intStart > maxIntegerDigits {
+			return Value{}, d.numErr(start, "integer has %d digits, more than %d", intEnd-intStart, maxIntegerDigits)
+		}
+		n, err := strconv.ParseInt(string(text), 10, 64)
+		if err == nil && n >= MinSafeInt && n <= MaxSafeInt {
+			return Value{kind: Number, flag: 1, num: n}, nil
+		}
 		if d.rules == Strict {
-			return Value{}, d.numErr(start, "%s is not an integer (floats are not allowed)", text)
+			return Value{}, d.numErr(start, "integer %s is outside [-(2^53)+1, 2^53-1]", clip(text))
 		}
-		f, err := strconv.ParseFloat(string(text), 64)
-		if err != nil || math.IsInf(f, 0) {
-			return Value{}, d.numErr(start, "%s is out of the range of a double", text)
+		if err == nil {
+			return Value{kind: Number, flag: 1, num: n}, nil
 		}
-		if f == math.Trunc(f) {
-			// More digits than a double holds: the reference implementation
-			// reads this as the integral double it rounds to.
-			if math.Abs(f) < 1<<62 {
-				return Value{kind: Number, flag: 1, num: int64(f)}, nil
-			}
-			return Value{kind: Number, str: strconv.FormatFloat(f, 'f', -1, 64)}, nil
-		}
-		return Value{kind: Number, str: formatFloat(f)}, nil
-	}
-	if len(digits)+e > maxNumberDigits {
-		return Value{}, d.numErr(start, "%s has more than %d digits", text, maxNumberDigits)
-	}
-	full := make([]byte, 0, 1+len(digits)+e)
-	if neg {
-		full = append(full, '-')
-	}
-	full = append(full, digits...)
-	for range e {
-		full = append(full, '0')
-	}
-	n, err := strconv.ParseInt(string(full), 10, 64)
-	if err == nil && n >= MinSafeInt && n <= MaxSafeInt {
-		return Value{kind: Number, flag: 1, num: n}, nil
+		return Value{kind: Number, str: string(text)}, nil
 	}
 	if d.rules == Strict {
-		return Value{}, d.numErr(start, "integer %s is outside [-(2^53)+1, 2^53-1]", text)
+		// Even 1.0 and 1e10: the reference implementation reads any
+		// literal with a fraction or exponent as a float and rejects it, so
+		// accepting them would make us accept events other servers drop.
+		return Value{}, d.numErr(start, "%s is written with a fraction or exponent (floats are not allowed)", clip(text))
 	}
-	if err == nil {
-		return Value{kind: Number, flag: 1, num: n}, nil
+	// Lenient: a float, read as an IEEE double and written back the way
+	// the reference implementation writes floats, so that hashes and
+	// signatures over old rooms' events agree.
+	f, _ := strconv.ParseFloat(string(text), 64)
+	if math.IsInf(f, 0) {
+		return Value{}, d.numErr(start, "%s is out of the range of a double", clip(text))
 	}
-	return Value{kind: Number, str: string(full)}, nil
+	return Value{kind: Number, str: formatFloat(f)}, nil
+}
+
+func clip(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:37]) + "..."
+	}
+	return string(b)
 }
 
 func (d *decoder) numErr(offset int, format string, args ...any) *SyntaxError {
 	return &SyntaxError{Offset: offset, Msg: fmt.Sprintf(format, args...), kind: ErrNumber}
 }
 
-// formatFloat writes a non-integral double the way the reference
-// implementation's JSON encoder does (Python repr): fixed notation for
-// decimal exponents in [-4, 16), scientific with a signed two-digit exponent
-// otherwise, shortest digits that round-trip.
+// formatFloat writes a double as Python's repr does (the reference
+// implementation's JSON encoder): the shortest digits that round-trip, in
+// fixed notation with at least one decimal (1.0, 0.0001, -0.0) for decimal
+// exponents in [-4, 16), otherwise in scientific notation with a signed,
+// at least two-digit exponent (1e+16, 1.5e-07).
 func formatFloat(f float64) string {
-	exp := 0
-	if f != 0 {
-		exp = int(math.Floor(math.Log10(math.Abs(f))))
-		// Correct for rounding in Log10 using the shortest 'e' form.
-		s := strconv.FormatFloat(f, 'e', -1, 64)
-		if k := strings.IndexByte(s, 'e'); k >= 0 {
-			exp, _ = strconv.Atoi(s[k+1:])
+	if f == 0 {
+		if math.Signbit(f) {
+			return "-0.0"
 		}
+		return "0.0"
 	}
-	if exp >= -4 && exp < 16 {
-		return strconv.FormatFloat(f, 'f', -1, 64)
+	s := strconv.FormatFloat(f, 'e', -1, 64)
+	exp, _ := strconv.Atoi(s[strings.IndexByte(s, 'e')+1:])
+	if exp < -4 || exp >= 16 {
+		return s
 	}
-	return strconv.FormatFloat(f, 'e', -1, 64)
+	t := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(t, ".") {
+		t += ".0"
+	}
+	return t
 }

@@ -22,13 +22,21 @@
 //     rooms. (-0 is an integer literal and reads as 0.) Violations are
 //     reported with the byte offset and the JSON path of the value.
 //   - [Lenient] (room versions 1–5, whose history holds events that break
-//     the integer rules): integers of any size and non-integral numbers are
-//     kept. An integral value is written as a plain integer; a non-integral
-//     value is written in the shortest form that round-trips an IEEE double.
+//     the integer rules): integer literals are kept exactly whatever their
+//     size (up to 4,300 digits, the reference implementation's limit), and
+//     any literal with a fraction or exponent is a float: read as an IEEE
+//     double and written back as the reference implementation writes
+//     floats (1.0, -0.0, 1e+16, 1.5e-07), so that hashes and signatures of
+//     old rooms' events agree with other servers. Infinite values are
+//     rejected.
 //
-// Both rule sets reject duplicate object keys (the meaning would depend on
-// the parser), invalid UTF-8, lone UTF-16 surrogates in `\u` escapes, and
-// nesting deeper than [MaxDepth].
+// [Value.CheckStrict] applies the strict number rules to a tree, for a
+// caller that parses leniently and removes parts that do not count first.
+//
+// Both rule sets reject invalid UTF-8, lone UTF-16 surrogates in `\u`
+// escapes, and nesting deeper than [MaxDepth]. A repeated object key keeps
+// its last value, as the reference implementation's parser does: rejecting
+// it would drop events that other servers accept.
 //
 // # What it does not do
 //

@@ -2,6 +2,7 @@ package cjson
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -272,4 +273,34 @@ func (v Value) Equal(w Value) bool {
 		}
 	}
 	return true
+}
+
+// CheckStrict reports the first number in v (in key order) that the Strict
+// rules forbid — a float, or an integer outside [MinSafeInt, MaxSafeInt] —
+// with its JSON path, or nil. It lets a caller parse leniently, drop parts
+// that do not count (such as an event's unsigned data), and then enforce
+// the strict rules on the rest.
+func (v Value) CheckStrict() error {
+	switch v.kind {
+	case Number:
+		if v.flag != 1 {
+			return &SyntaxError{Offset: -1, Msg: v.str + " is not an integer in [-(2^53)+1, 2^53-1]", kind: ErrNumber}
+		}
+		if v.num < MinSafeInt || v.num > MaxSafeInt {
+			return &SyntaxError{Offset: -1, Msg: v.NumberText() + " is outside [-(2^53)+1, 2^53-1]", kind: ErrNumber}
+		}
+	case Array:
+		for i, m := range v.items {
+			if err := m.Value.CheckStrict(); err != nil {
+				return within(err, "["+strconv.Itoa(i)+"]")
+			}
+		}
+	case Object:
+		for _, m := range v.items {
+			if err := m.Value.CheckStrict(); err != nil {
+				return within(err, keyStep(m.Key))
+			}
+		}
+	}
+	return nil
 }
