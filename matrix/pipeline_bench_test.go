@@ -82,7 +82,7 @@ func pipelineFixture(b *testing.B) (*event.Event, []byte, auth.MapState, keys.Ke
 	msg := mk("m.room.message", bob, nil, `{"msgtype":"m.text","body":"Hello there, this is a fairly ordinary chat message with some text in it.","m.mentions":{}}`)
 	lookup := func(signer string, id keys.KeyID) (keys.VerifyKey, bool) {
 		if signer == "example.org" && id == key.ID {
-			return keys.VerifyKey{Key: key.Public()}, true
+			return keys.VerifyKey{Key: key.Public(), ValidUntilTS: keys.NoExpiry}, true
 		}
 		return keys.VerifyKey{}, false
 	}

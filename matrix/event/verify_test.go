@@ -25,7 +25,7 @@ func TestVerify(t *testing.T) {
 	other, _ := keys.Generate("o", bytes.NewReader(bytes.Repeat([]byte{3}, 32)))
 	for _, v := range roomversion.All() {
 		e := build(t, v, proto(v))
-		good := lookupFor(map[string]*keys.SigningKey{"example.org": k}, 0)
+		good := lookupFor(map[string]*keys.SigningKey{"example.org": k}, keys.NoExpiry)
 		if err := e.Verify(good); err != nil {
 			t.Errorf("v%s: %v", v.ID, err)
 		}
@@ -45,7 +45,7 @@ func TestVerify(t *testing.T) {
 			t.Errorf("v%s: forged depth: %v", v.ID, err)
 		}
 		// Unknown key for the sender's server.
-		if err := e.Verify(lookupFor(map[string]*keys.SigningKey{"example.org": other}, 0)); !errors.Is(err, keys.ErrNoKey) {
+		if err := e.Verify(lookupFor(map[string]*keys.SigningKey{"example.org": other}, keys.NoExpiry)); !errors.Is(err, keys.ErrNoKey) {
 			t.Errorf("v%s: unknown key: %v", v.ID, err)
 		}
 		// Key expired before the event: only enforced from v5.
@@ -91,10 +91,10 @@ func TestRequiredSigners(t *testing.T) {
 	j := member(v8, `{"membership":"join","join_authorised_via_users_server":"@bob:resident.org"}`)
 	resident, _ := keys.Generate("r", bytes.NewReader(bytes.Repeat([]byte{9}, 32)))
 	servers := map[string]*keys.SigningKey{"example.org": testKey(t), "resident.org": resident}
-	if err := j.Verify(lookupFor(servers, 0)); !errors.Is(err, keys.ErrNoSignature) {
+	if err := j.Verify(lookupFor(servers, keys.NoExpiry)); !errors.Is(err, keys.ErrNoSignature) {
 		t.Errorf("unsigned by resident: %v", err)
 	}
-	if err := j.Sign("resident.org", resident).Verify(lookupFor(servers, 0)); err != nil {
+	if err := j.Sign("resident.org", resident).Verify(lookupFor(servers, keys.NoExpiry)); err != nil {
 		t.Errorf("signed by resident: %v", err)
 	}
 }

@@ -4,8 +4,15 @@
 // (spec appendix "Signing JSON").
 //
 // It supports the one algorithm Matrix defines, ed25519. Signatures under
-// other algorithms are ignored when verifying, as the spec requires. The
-// package never reads files or clocks: callers pass bytes and times in.
+// other algorithms are ignored when verifying, as the spec requires.
+// Verification refuses what libsodium (the reference implementation's
+// library) refuses and Go's crypto/ed25519 alone would accept: public keys
+// that are non-canonical or of small order, and signatures whose R is of
+// small order. Base64 of hashes, signatures and keys is decoded in either
+// alphabet, with or without padding. A key without a known expiry is
+// expired where room versions enforce key validity; our own keys use
+// NoExpiry. The package never reads files or clocks: callers pass bytes
+// and times in.
 package keys
 
 import (
@@ -25,12 +32,28 @@ func Base64(b []byte) string { return base64.RawStdEncoding.EncodeToString(b) }
 // Base64URL encodes b as unpadded URL-safe base64.
 func Base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-// DecodeBase64 decodes standard base64 with or without padding.
+// DecodeBase64 decodes unpadded or padded base64 in either alphabet
+// (standard, URL-safe, or a mix), as the reference implementation does for
+// hashes, signatures and keys: a server that refused a URL-safe content
+// hash that others accept would redact an event they keep.
 func DecodeBase64(s string) ([]byte, error) {
-	return base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "="))
+	s = strings.TrimRight(s, "=")
+	if strings.ContainsAny(s, "-_") {
+		s = strings.Map(func(r rune) rune {
+			switch r {
+			case '-':
+				return '+'
+			case '_':
+				return '/'
+			}
+			return r
+		}, s)
+	}
+	return base64.RawStdEncoding.DecodeString(s)
 }
 
-// DecodeBase64URL decodes URL-safe base64 with or without padding.
+// DecodeBase64URL decodes URL-safe base64 with or without padding, and
+// nothing else (for identifiers, where the alphabet is part of the format).
 func DecodeBase64URL(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/axon-hs/axon/matrix/cjson"
 )
@@ -42,11 +43,16 @@ var (
 	ErrBadSignature = errors.New("signature does not verify")
 )
 
+// NoExpiry is the ValidUntilTS of keys that do not expire (our own).
+const NoExpiry = math.MaxInt64
+
 // VerifyKey is a public key known for an entity, with its validity window.
 type VerifyKey struct {
 	Key ed25519.PublicKey
 	// ValidUntilTS is the last millisecond timestamp at which signatures by
-	// this key are accepted; 0 means no limit (for example a local key).
+	// this key are accepted, when the room version enforces key validity.
+	// A key a server published without valid_until_ts has 0: it is expired
+	// for such rooms. Our own keys use NoExpiry.
 	ValidUntilTS int64
 }
 
@@ -88,7 +94,7 @@ func VerifyCanonical(msg []byte, obj cjson.Value, signer string, lookup KeyLooku
 		if !ok || len(vk.Key) != ed25519.PublicKeySize {
 			continue
 		}
-		if opt.AtTS != 0 && vk.ValidUntilTS != 0 && vk.ValidUntilTS < opt.AtTS {
+		if opt.AtTS != 0 && vk.ValidUntilTS < opt.AtTS {
 			continue
 		}
 		s, isStr := m.Value.Str()
@@ -102,7 +108,7 @@ func VerifyCanonical(msg []byte, obj cjson.Value, signer string, lookup KeyLooku
 		if msg == nil {
 			msg = obj.AppendCanonicalWithout(nil, "signatures", "unsigned")
 		}
-		if !ed25519.Verify(vk.Key, msg, sig) {
+		if !verifyStrict(vk.Key, msg, sig) {
 			return fmt.Errorf("%w: %s %s", ErrBadSignature, signer, id)
 		}
 		checked++
