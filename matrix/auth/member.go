@@ -218,7 +218,9 @@ func thirdPartySignatureValid(signed cjson.Value, invite *event.Event) bool {
 				msg = signed.AppendCanonicalWithout(nil, "signatures", "unsigned")
 			}
 			for _, pk := range pubs {
-				lookup := func(string, keys.KeyID) (keys.VerifyKey, bool) { return keys.VerifyKey{Key: pk, ValidUntilTS: keys.NoExpiry}, true }
+				lookup := func(string, keys.KeyID) (keys.VerifyKey, bool) {
+					return keys.VerifyKey{Key: pk, ValidUntilTS: keys.NoExpiry}, true
+				}
 				if keys.VerifyCanonical(msg, one, signer.Key, lookup, keys.VerifyOptions{}) == nil {
 					return true
 				}

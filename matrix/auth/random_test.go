@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,6 +27,10 @@ func TestRandomized(t *testing.T) {
 	joinRules := []string{"public", "invite", "knock", "restricted", "knock_restricted", "private", ""}
 	values := []string{`0`, `50`, `100`, `-5`, `"50"`, `" +75 "`, `50.5`, `1e300`, `"x"`, `true`, `null`,
 		`9007199254740991`, `"99999999999999999999"`, `{}`}
+	// Floats exist only in room versions 1–5: later versions' events
+	// cannot carry them at all (matrix/event refuses them).
+	var vals []string
+	intsOnly := slices.DeleteFunc(slices.Clone(values), func(s string) bool { return strings.ContainsAny(s, ".e") && s[0] != '"' })
 	pick := func(s []string) string { return s[rng.IntN(len(s))] }
 	plJSON := func() string {
 		var b strings.Builder
@@ -33,7 +38,7 @@ func TestRandomized(t *testing.T) {
 		sep := ""
 		for _, k := range propNames {
 			if rng.IntN(3) > 0 {
-				b.WriteString(sep + `"` + k + `":` + pick(values))
+				b.WriteString(sep + `"` + k + `":` + pick(vals))
 				sep = ","
 			}
 		}
@@ -42,7 +47,7 @@ func TestRandomized(t *testing.T) {
 			s2 := ""
 			for _, u := range users {
 				if rng.IntN(2) == 0 {
-					b.WriteString(s2 + `"` + u + `":` + pick(values))
+					b.WriteString(s2 + `"` + u + `":` + pick(vals))
 					s2 = ","
 				}
 			}
@@ -50,11 +55,11 @@ func TestRandomized(t *testing.T) {
 			sep = ","
 		}
 		if rng.IntN(2) == 0 {
-			b.WriteString(sep + `"events":{"m.room.power_levels":` + pick(values) + `,"m.room.message":` + pick(values) + `}`)
+			b.WriteString(sep + `"events":{"m.room.power_levels":` + pick(vals) + `,"m.room.message":` + pick(vals) + `}`)
 			sep = ","
 		}
 		if rng.IntN(3) == 0 {
-			b.WriteString(sep + `"notifications":{"room":` + pick(values) + `}`)
+			b.WriteString(sep + `"notifications":{"room":` + pick(vals) + `}`)
 		}
 		b.WriteString(`}`)
 		return b.String()
@@ -71,6 +76,10 @@ func TestRandomized(t *testing.T) {
 		}
 	}
 	for _, v := range roomversion.All() {
+		vals = values
+		if v.StrictCanonicalJSON {
+			vals = intsOnly
+		}
 		for range 60 {
 			r := newRoom(t, v, pick([]string{"", `"m.federate":false`, `"additional_creators":["` + carol + `"]`}))
 			for _, u := range users[1:] {

@@ -24,7 +24,8 @@ type Event struct {
 	depth       int64
 	ts          int64
 	redacts     string
-	size        int // bytes of the canonical encoding
+	size        int   // bytes of the canonical encoding
+	limitErr    error // a byte limit the room version enforces by rejection
 }
 
 // Version returns the room version the event was parsed under.
@@ -35,6 +36,12 @@ func (e *Event) JSON() cjson.Value { return e.obj }
 
 // Canonical returns the canonical JSON of the whole PDU.
 func (e *Event) Canonical() []byte { return e.obj.Canonical() }
+
+// LimitViolation returns a non-nil error when the event is over a byte
+// limit that its room version (1–10) enforces by rejection rather than by
+// dropping the event: the caller must store it as rejected (so that events
+// citing it can still be processed) and never apply it to the room state.
+func (e *Event) LimitViolation() error { return e.limitErr }
 
 // Size returns the length in bytes of the canonical PDU.
 func (e *Event) Size() int { return e.size }

@@ -195,7 +195,6 @@ func TestFormatErrors(t *testing.T) {
 		{"v4 standard ref", v4, []cjson.Member{{Key: "auth_events", Value: cjson.ArrayValue(refFor(v3, 1))}}, "auth_events[0]"},
 		{"v4 domain ref", v4, []cjson.Member{{Key: "auth_events", Value: cjson.StringArray([]string{"$a:b"})}}, "auth_events[0]"},
 		{"redacts not string", v10, []cjson.Member{{Key: "type", Value: cjson.StringValue("m.room.redaction")}, {Key: "redacts", Value: cjson.IntValue(1)}}, "redacts"},
-		{"unsigned not object", v10, []cjson.Member{{Key: "unsigned", Value: cjson.IntValue(1)}}, "unsigned"},
 		{"too big", v10, []cjson.Member{{Key: "content", Value: cjson.ObjectValue(cjson.Member{Key: "body", Value: cjson.StringValue(strings.Repeat("x", MaxEventSize))})}}, "event"},
 	}
 	for _, c := range cases {
@@ -242,5 +241,115 @@ func TestEventIDIgnoredInHashedVersions(t *testing.T) {
 	}
 	if p.ID() != e.ID() || p.JSON().Has("event_id") {
 		t.Errorf("event_id in the body changed the ID: %s vs %s", p.ID(), e.ID())
+	}
+}
+
+// Unsigned data is not signed: relaying servers can change it, so it must
+// never make an event invalid, and only the keys a PDU may carry are kept.
+func TestUnsignedIsSanitised(t *testing.T) {
+	v := roomversion.MustLookup("10")
+	e := build(t, v, proto(v))
+	wire := string(e.Canonical())
+	cases := []struct{ unsigned, want string }{
+		{`5`, ``},
+		{`{"age":12,"redacted_because":{"x":1.5},"prev_content":{},"junk":"` + strings.Repeat("x", 70000) + `"}`, `{"age":12}`},
+		{`{"invite_room_state":[],"knock_room_state":[],"transaction_id":"t"}`, `{"invite_room_state":[],"knock_room_state":[]}`},
+	}
+	for _, c := range cases {
+		in := strings.TrimSuffix(wire, "}") + `,"unsigned":` + c.unsigned + "}"
+		p, err := Parse(v, []byte(in))
+		if err != nil {
+			t.Errorf("unsigned %.40s: %v", c.unsigned, err)
+			continue
+		}
+		if got := p.Unsigned(); c.want == "" && got.Exists() || c.want != "" && got.String() != c.want {
+			t.Errorf("unsigned %.40s kept as %s, want %s", c.unsigned, got, c.want)
+		}
+		if p.ID() != e.ID() {
+			t.Errorf("unsigned data changed the event ID")
+		}
+	}
+	// A kept key must still follow the number rules, as elsewhere.
+	in := strings.TrimSuffix(wire, "}") + `,"unsigned":{"age":1.5}}`
+	if _, err := Parse(v, []byte(in)); !errors.Is(err, cjson.ErrNumber) {
+		t.Errorf("float age in v10: %v", err)
+	}
+}
+
+func TestContentHashIgnoresTransitKeys(t *testing.T) {
+	v := roomversion.MustLookup("4")
+	e := build(t, v, proto(v))
+	lookup := lookupFor(map[string]*keys.SigningKey{"example.org": testKey(t)}, keys.NoExpiry)
+	for _, k := range []string{"age_ts", "outlier", "destinations"} {
+		p, err := FromValue(v, e.JSON().With(k, cjson.BoolValue(false)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Verify(lookup); err != nil {
+			t.Errorf("%s at the top level broke verification: %v", k, err)
+		}
+	}
+}
+
+func TestV12CreateNeedsEmptyStateKey(t *testing.T) {
+	v := roomversion.MustLookup("12")
+	// A non-state m.room.create is an ordinary event: it needs a room_id.
+	if _, err := Build(v, proto(v, cjson.Member{Key: "type", Value: cjson.StringValue("m.room.create")},
+		cjson.Member{Key: "room_id", Value: cjson.Value{}}), "example.org", testKey(t)); !errors.Is(err, ErrFormat) {
+		t.Errorf("non-state create without room_id: %v", err)
+	}
+	// m.room.create with another state key is not the create event either.
+	e, err := Build(v, proto(v, cjson.Member{Key: "type", Value: cjson.StringValue("m.room.create")},
+		cjson.Member{Key: "state_key", Value: cjson.StringValue("x")}), "example.org", testKey(t))
+	if err != nil || e.RoomID() != roomIDFor(v) {
+		t.Errorf("create with state key x: %v, room %s", err, e.RoomID())
+	}
+}
+
+func TestHashAndSignDropsEventIDInHashedVersions(t *testing.T) {
+	lookup := lookupFor(map[string]*keys.SigningKey{"example.org": testKey(t)}, keys.NoExpiry)
+	for _, v := range roomversion.All() {
+		p := proto(v)
+		if v.HashEventIDs() {
+			p = p.With("event_id", cjson.StringValue("$made:up.example"))
+		}
+		e := build(t, v, p)
+		if err := e.Verify(lookup); err != nil {
+			t.Errorf("v%s: %v", v.ID, err)
+		}
+	}
+}
+
+// Room versions 1–10 keep events whose fields are over 255 bytes but within
+// 255 code points, as rejected; from 11 they are invalid.
+func TestByteLimitsPerVersion(t *testing.T) {
+	wide := strings.Repeat("é", 200)    // 400 bytes, 200 code points
+	tooWide := strings.Repeat("é", 300) // 300 code points
+	for _, v := range roomversion.All() {
+		for _, c := range []struct {
+			name, field string
+			val         string
+		}{
+			{"type", "type", wide},
+			{"state_key", "state_key", wide},
+			{"sender", "sender", "@" + wide + ":example.org"},
+		} {
+			e, err := Build(v, proto(v, cjson.Member{Key: c.field, Value: cjson.StringValue(c.val)}), "example.org", testKey(t))
+			if v.StrictByteLimits {
+				if !errors.Is(err, ErrFormat) {
+					t.Errorf("v%s: %s over 255 bytes: %v", v.ID, c.name, err)
+				}
+				continue
+			}
+			if err != nil || e.LimitViolation() == nil {
+				t.Errorf("v%s: %s over 255 bytes within 255 code points: err %v, violation %v", v.ID, c.name, err, e)
+			}
+		}
+		if _, err := Build(v, proto(v, cjson.Member{Key: "type", Value: cjson.StringValue(tooWide)}), "example.org", testKey(t)); !errors.Is(err, ErrFormat) {
+			t.Errorf("v%s: type over 255 code points: %v", v.ID, err)
+		}
+		if e := build(t, v, proto(v)); e.LimitViolation() != nil {
+			t.Errorf("v%s: ordinary event has a violation: %v", v.ID, e.LimitViolation())
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/matrix/id"
@@ -67,11 +68,37 @@ func Parse(v *roomversion.Version, data []byte) (*Event, error) {
 		// not unboundedly so.
 		return nil, bad("event", "%d bytes is far over the %d byte limit", len(data), MaxEventSize)
 	}
-	obj, err := cjson.Parse(data, JSONRules(v))
+	// Unsigned data is not covered by signatures, so a relaying server can
+	// put anything there; it must not decide whether the event is valid.
+	// Parse leniently, strip it, then apply the version's number rules.
+	obj, err := cjson.Parse(data, cjson.Lenient)
 	if err != nil {
-		return nil, &FormatError{Field: "event", Reason: "not valid canonical JSON for room version " + v.ID, Err: err}
+		return nil, &FormatError{Field: "event", Reason: "not valid JSON", Err: err}
 	}
 	return FromValue(v, obj)
+}
+
+// keptUnsigned are the unsigned keys a received PDU may carry; the rest are
+// dropped, as the reference implementation does, so that nothing a relaying
+// server invents (redacted_because, prev_content …) reaches clients.
+var keptUnsigned = []string{"age", "invite_room_state", "knock_room_state"}
+
+// cleanUnsigned drops unsigned data that is not an object and unsigned keys
+// other than keptUnsigned.
+func cleanUnsigned(obj cjson.Value) cjson.Value {
+	u := obj.Get("unsigned")
+	switch {
+	case !u.Exists():
+		return obj
+	case u.Kind() != cjson.Object:
+		return obj.Without("unsigned")
+	}
+	for _, m := range u.Members() {
+		if !containsSorted(keptUnsigned, m.Key) {
+			return obj.With("unsigned", u.Keep(func(k string) bool { return containsSorted(keptUnsigned, k) }))
+		}
+	}
+	return obj
 }
 
 // FromValue validates a decoded PDU of the room version; see Parse.
@@ -81,6 +108,12 @@ func FromValue(v *roomversion.Version, obj cjson.Value) (*Event, error) {
 	}
 	if v.HashEventIDs() && obj.Has("event_id") {
 		obj = obj.Without("event_id")
+	}
+	obj = cleanUnsigned(obj)
+	if v.StrictCanonicalJSON {
+		if err := obj.CheckStrict(); err != nil {
+			return nil, &FormatError{Field: "event", Reason: "not canonical JSON as room version " + v.ID + " requires", Err: err}
+		}
 	}
 	e := &Event{ver: v, obj: obj}
 	if err := e.fill(); err != nil {
@@ -92,11 +125,53 @@ func FromValue(v *roomversion.Version, obj cjson.Value) (*Event, error) {
 	}
 	if v.HashEventIDs() {
 		e.id = "$" + encodeHash(v, ReferenceHash(v, obj))
-		if v.RoomIDFromCreate && e.typ == "m.room.create" {
+		if v.RoomIDFromCreate && e.isCreate() {
 			e.roomID = "!" + e.id[1:]
 		}
 	}
 	return e, nil
+}
+
+// isCreate reports whether the event is a room's create event: type
+// m.room.create with the empty state key.
+func (e *Event) isCreate() bool {
+	return e.typ == "m.room.create" && e.hasStateKey && e.stateKey == ""
+}
+
+// overlong applies a 255-byte limit to a field. Room versions 11+ drop an
+// event over it; earlier ones drop it only over 255 code points and keep
+// it otherwise, as rejected (see LimitViolation).
+func (e *Event) overlong(field, s string, limit int) error {
+	if len(s) <= limit {
+		return nil
+	}
+	if e.ver.StrictByteLimits || utf8.RuneCountInString(s) > limit {
+		return bad(field, "%d bytes is over the %d byte limit", len(s), limit)
+	}
+	e.noteViolation(field, len(s), limit)
+	return nil
+}
+
+func (e *Event) noteViolation(field string, n, limit int) {
+	if e.limitErr == nil {
+		e.limitErr = &FormatError{Field: field, Reason: fmt.Sprintf("%d bytes is over the %d byte limit (kept as rejected in room version %s)", n, limit, e.ver.ID)}
+	}
+}
+
+// checkID validates an identifier field with parse, allowing in room
+// versions 1–10 an ID over the byte limit but within it in code points.
+func (e *Event) checkID(field, s string, kind id.Kind, parse func(string) error) error {
+	err := parse(s)
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, id.ErrTooLong) && !e.ver.StrictByteLimits {
+		if err2 := id.ValidateOverlong(kind, s); err2 == nil {
+			e.noteViolation(field, len(s), id.MaxIDLength)
+			return nil
+		}
+	}
+	return &FormatError{Field: field, Reason: "not a valid ID", Err: err}
 }
 
 func encodeHash(v *roomversion.Version, h [32]byte) string {
@@ -139,20 +214,20 @@ func (e *Event) fill() error {
 	if e.typ, _, err = str(obj, "type", true); err != nil {
 		return err
 	}
-	if len(e.typ) > MaxTypeLen {
-		return bad("type", "%d bytes is over the %d byte limit", len(e.typ), MaxTypeLen)
+	if err := e.overlong("type", e.typ, MaxTypeLen); err != nil {
+		return err
 	}
 	if e.sender, _, err = str(obj, "sender", true); err != nil {
 		return err
 	}
-	if _, err := id.ParseUserID(e.sender); err != nil {
-		return &FormatError{Field: "sender", Reason: "not a user ID", Err: err}
+	if err := e.checkID("sender", e.sender, id.KindUserID, func(s string) error { _, err := id.ParseUserID(s); return err }); err != nil {
+		return err
 	}
 	if e.stateKey, e.hasStateKey, err = str(obj, "state_key", false); err != nil {
 		return err
 	}
-	if len(e.stateKey) > MaxStateKeyLen {
-		return bad("state_key", "%d bytes is over the %d byte limit", len(e.stateKey), MaxStateKeyLen)
+	if err := e.overlong("state_key", e.stateKey, MaxStateKeyLen); err != nil {
+		return err
 	}
 	if err := e.fillRoomID(); err != nil {
 		return err
@@ -191,8 +266,8 @@ func (e *Event) fill() error {
 		if e.id, _, err = str(obj, "event_id", true); err != nil {
 			return err
 		}
-		if err := id.ValidateEventIDForFormat(e.id, id.EventIDWithDomain); err != nil {
-			return &FormatError{Field: "event_id", Reason: "not an event ID of room version " + v.ID, Err: err}
+		if err := e.checkID("event_id", e.id, id.KindEventID, func(s string) error { return id.ValidateEventIDForFormat(s, id.EventIDWithDomain) }); err != nil {
+			return err
 		}
 	}
 	if e.typ == "m.room.redaction" {
@@ -218,7 +293,7 @@ func (e *Event) fillRoomID() error {
 	if err != nil {
 		return err
 	}
-	if v.RoomIDFromCreate && e.typ == "m.room.create" {
+	if v.RoomIDFromCreate && e.isCreate() {
 		if has {
 			return bad("room_id", "a room version %s create event must not have one", v.ID)
 		}
@@ -227,11 +302,10 @@ func (e *Event) fillRoomID() error {
 	if !has {
 		return bad("room_id", "missing")
 	}
-	rid, err := id.ParseRoomID(roomID)
-	if err != nil {
-		return &FormatError{Field: "room_id", Reason: "not a room ID", Err: err}
+	if err := e.checkID("room_id", roomID, id.KindRoomID, func(s string) error { _, err := id.ParseRoomID(s); return err }); err != nil {
+		return err
 	}
-	if v.RoomIDFromCreate != rid.IsHashDerived() {
+	if v.RoomIDFromCreate != id.RoomID(roomID).IsHashDerived() {
 		return bad("room_id", "%q is not in the room ID format of room version %s", roomID, v.ID)
 	}
 	e.roomID = roomID
@@ -288,7 +362,11 @@ func ReferenceHash(v *roomversion.Version, obj cjson.Value) [32]byte {
 }
 
 // ContentHash computes the content hash of an event object: the sha256 of
-// its canonical JSON without unsigned, signatures and hashes.
+// its canonical JSON without unsigned, signatures and hashes. Like the
+// reference implementation it also leaves out the top-level keys age_ts,
+// outlier and destinations, which old servers put on events in transit; a
+// server that hashed them would redact events others keep whole.
 func ContentHash(obj cjson.Value) [32]byte {
-	return sha256.Sum256(obj.AppendCanonicalWithout(make([]byte, 0, 1024), "hashes", "signatures", "unsigned"))
+	return sha256.Sum256(obj.AppendCanonicalWithout(make([]byte, 0, 1024),
+		"age_ts", "destinations", "hashes", "outlier", "signatures", "unsigned"))
 }

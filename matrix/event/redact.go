@@ -90,9 +90,11 @@ func Redact(rules roomversion.RedactionRules, obj cjson.Value) cjson.Value {
 	}
 	newContent := content.Keep(func(k string) bool { return containsSorted(keys, k) })
 	if rules >= roomversion.RedactV11 && typ == "m.room.member" {
-		// v11 keeps third_party_invite.signed and nothing else of it.
-		if signed := content.Path("third_party_invite", "signed"); signed.Exists() {
-			newContent = newContent.With("third_party_invite", cjson.ObjectValue(cjson.Member{Key: "signed", Value: signed}))
+		// v11 keeps third_party_invite.signed and nothing else of it. An
+		// object without signed stays as {}, as the reference
+		// implementation keeps it; dropping it would change event IDs.
+		if tpi := content.Get("third_party_invite"); tpi.Kind() == cjson.Object {
+			newContent = newContent.With("third_party_invite", cjson.ObjectValue(cjson.Member{Key: "signed", Value: tpi.Get("signed")}))
 		}
 	}
 	return out.With("content", newContent)

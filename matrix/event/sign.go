@@ -23,6 +23,11 @@ func HashAndSign(v *roomversion.Version, obj cjson.Value, origin string, key *ke
 	if obj.Kind() != cjson.Object {
 		return cjson.Value{}, fmt.Errorf("sign event: want an object, got %s", obj.Kind())
 	}
+	if v.HashEventIDs() {
+		// Not part of the format: the ID is the reference hash. Signing it
+		// would make an event whose signature fails once it is dropped.
+		obj = obj.Without("event_id")
+	}
 	h := ContentHash(obj)
 	obj = obj.With("hashes", cjson.ObjectValue(cjson.Member{Key: "sha256", Value: cjson.StringValue(keys.Base64(h[:]))}))
 	msg := Redact(v.Redact, obj).AppendCanonicalWithout(nil, "signatures", "unsigned")
@@ -57,7 +62,8 @@ var ErrContentHash = errors.New("content hash mismatch")
 // RequiredSigners lists the servers whose signatures an event must carry
 // (spec "Validating hashes and signatures on received events"):
 //   - the sender's server, except for an invite made from a third-party
-//     invite, which is signed by the server of the invited mxid instead;
+//     invite, which the server of the invited user or of the inviter may
+//     have made (the auth rules check its signed block instead);
 //   - in room versions 1–2, the server of the event ID if it differs;
 //   - for restricted joins (v8+), the server of the user in
 //     join_authorised_via_users_server, as auth rule "validly signed by the
@@ -72,15 +78,9 @@ func (e *Event) RequiredSigners() []string {
 		}
 		out = append(out, s)
 	}
-	senderServer := serverOfUser(e.sender)
-	if e.typ == "m.room.member" && e.Membership() == "invite" && e.content.Has("third_party_invite") {
-		if mxid, ok := e.content.Path("third_party_invite", "signed", "mxid").Str(); ok {
-			if s := serverOfUser(mxid); s != "" {
-				senderServer = s
-			}
-		}
+	if !(e.typ == "m.room.member" && e.Membership() == "invite" && e.content.Has("third_party_invite")) {
+		add(serverOfUser(e.sender))
 	}
-	add(senderServer)
 	if !e.ver.HashEventIDs() {
 		if eid, err := id.ParseEventID(e.id); err == nil {
 			if s, ok := eid.Server(); ok {

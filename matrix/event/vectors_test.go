@@ -23,7 +23,9 @@ func specKey(t testing.TB) *keys.SigningKey {
 
 // The event signing vectors of the spec's appendix "Cryptographic Test
 // Vectors". They use the redaction rules that keep `origin` (room versions
-// 1–10); the vectors are golden for all of them.
+// 1–10). The first is golden for all of those; the second carries an
+// event_id in its body, which is part of the format only in room versions 1
+// and 2 (later versions drop it before hashing).
 func TestSpecEventSigningVectors(t *testing.T) {
 	cases := []struct {
 		name, in, hash, sig string
@@ -46,7 +48,10 @@ func TestSpecEventSigningVectors(t *testing.T) {
 		if rv.Redact >= roomversion.RedactV11 {
 			continue // v11 redaction drops `origin`, which the vectors sign over
 		}
-		for _, c := range cases {
+		for i, c := range cases {
+			if i == 1 && rv.HashEventIDs() {
+				continue
+			}
 			obj, err := cjson.ParseString(c.in, cjson.Strict)
 			if err != nil {
 				t.Fatal(err)

@@ -73,7 +73,13 @@ func TestRequiredSigners(t *testing.T) {
 		{"v1 event id from another server", e1, []string{"example.org", "other.org"}},
 		{"v8 restricted join", member(v8, `{"membership":"join","join_authorised_via_users_server":"@bob:resident.org"}`), []string{"example.org", "resident.org"}},
 		{"v7 has no restricted joins", member(v7, `{"membership":"join","join_authorised_via_users_server":"@bob:resident.org"}`), []string{"example.org"}},
-		{"third-party invite", member(v8, `{"membership":"invite","third_party_invite":{"signed":{"mxid":"@carol:invitee.org","token":"t"}}}`), []string{"invitee.org"}},
+		{"third-party invite: no server required", member(v8, `{"membership":"invite","third_party_invite":{"signed":{"mxid":"@carol:invitee.org","token":"t"}}}`), []string{}},
+		{"v1 third-party invite: the event ID's server", func() *Event {
+			c, _ := cjson.ParseString(`{"membership":"invite","third_party_invite":{"signed":{"mxid":"@carol:invitee.org","token":"t"}}}`, cjson.Strict)
+			return build(t, v1, proto(v1, cjson.Member{Key: "type", Value: cjson.StringValue("m.room.member")},
+				cjson.Member{Key: "state_key", Value: cjson.StringValue("@carol:invitee.org")},
+				cjson.Member{Key: "content", Value: c}))
+		}(), []string{"example.org"}},
 	}
 	for _, c := range cases {
 		got := c.e.RequiredSigners()

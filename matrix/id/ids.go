@@ -237,3 +237,33 @@ func (a RoomAlias) Server() ServerName {
 	s, _ := domain(string(a))
 	return s
 }
+
+// ValidateOverlong checks a user ID, a room ID with a server name, or an
+// event ID with a server name that is longer than MaxIDLength bytes but at
+// most MaxIDLength code points: every rule applies except the byte limit.
+// Room versions 1–10 keep events naming such IDs (as rejected events)
+// instead of dropping them, because the reference implementation counted
+// code points there; the event package uses this to tell those apart.
+func ValidateOverlong(kind Kind, s string) error {
+	if n := utf8.RuneCountInString(s); n > MaxIDLength {
+		return tooLong(kind, s, n, MaxIDLength, "code points")
+	}
+	var sigil byte
+	switch kind {
+	case KindUserID:
+		sigil = SigilUserID
+	case KindRoomID:
+		sigil = SigilRoomID
+	case KindEventID:
+		sigil = SigilEventID
+	default:
+		return newError(kind, s, ErrWrongFormat, "only user, room and event IDs with a server name can be overlong")
+	}
+	if s == "" || s[0] != sigil {
+		return newError(kind, s, ErrSigil, "does not start with the sigil "+strconv.QuoteRune(rune(sigil)))
+	}
+	if err := checkDomainID(kind, s); err != nil {
+		return err
+	}
+	return nil
+}

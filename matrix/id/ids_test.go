@@ -252,3 +252,28 @@ func TestAccessorsOnUncheckedValues(t *testing.T) {
 		t.Error("an empty localpart is not compliant")
 	}
 }
+
+func TestValidateOverlong(t *testing.T) {
+	long := "@" + strings.Repeat("é", 200) + ":example.org" // 213 code points, 413 bytes
+	if _, err := id.ParseUserID(long); !errors.Is(err, id.ErrTooLong) {
+		t.Fatalf("id.ParseUserID(%d bytes) = %v", len(long), err)
+	}
+	if err := id.ValidateOverlong(id.KindUserID, long); err != nil {
+		t.Errorf("overlong but within code points: %v", err)
+	}
+	if err := id.ValidateOverlong(id.KindUserID, "@"+strings.Repeat("é", 250)+":example.org"); !errors.Is(err, id.ErrTooLong) {
+		t.Errorf("over 255 code points: %v", err)
+	}
+	if err := id.ValidateOverlong(id.KindUserID, "@"+strings.Repeat("é", 200)+"\x00:example.org"); !errors.Is(err, id.ErrInvalidChar) {
+		t.Errorf("NUL: %v", err)
+	}
+	if err := id.ValidateOverlong(id.KindRoomID, "!"+strings.Repeat("é", 200)+":example.org"); err != nil {
+		t.Errorf("room ID: %v", err)
+	}
+	if err := id.ValidateOverlong(id.KindRoomID, "@"+strings.Repeat("é", 200)+":example.org"); !errors.Is(err, id.ErrSigil) {
+		t.Errorf("wrong sigil: %v", err)
+	}
+	if err := id.ValidateOverlong(id.KindRoomAlias, "#a:b"); !errors.Is(err, id.ErrWrongFormat) {
+		t.Errorf("alias: %v", err)
+	}
+}

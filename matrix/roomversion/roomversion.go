@@ -86,6 +86,10 @@ type Version struct {
 	// RoomIDFromCreate: the room ID is the create event's ID with `!` (v12);
 	// the create event has no room_id and is not listed in auth_events.
 	RoomIDFromCreate bool
+	// StrictByteLimits: type, state_key, sender and room_id over 255 bytes
+	// make an event invalid (v11+). Before, only over 255 code points did;
+	// an event within that but over 255 bytes is kept, as rejected.
+	StrictByteLimits bool
 }
 
 // Default is the version new rooms are created with.
@@ -119,6 +123,7 @@ var versions = func() []Version {
 	v[10].ID, v[10].KnockRestricted, v[10].IntegerPowerLevels, v[10].StringPowerLevels = "10", true, true, false
 	v[11] = v[10]
 	v[11].ID, v[11].Redact, v[11].CreatorInContent, v[11].RedactsInContent = "11", RedactV11, false, true
+	v[11].StrictByteLimits = true
 	v[12] = v[11]
 	v[12].ID, v[12].Format, v[12].StateRes, v[12].PrivilegedCreators, v[12].RoomIDFromCreate = "12", FormatV12, StateResV21, true, true
 	return v[1:]

@@ -51,6 +51,7 @@ func TestFeatureMatrix(t *testing.T) {
 			"RedactsInContent":         {v.RedactsInContent, n >= 11},
 			"PrivilegedCreators":       {v.PrivilegedCreators, n >= 12},
 			"RoomIDFromCreate":         {v.RoomIDFromCreate, n >= 12},
+			"StrictByteLimits":         {v.StrictByteLimits, n >= 11},
 			"HashEventIDs":             {v.HashEventIDs(), n >= 3},
 			"URLSafeEventIDs":          {v.URLSafeEventIDs(), n >= 4},
 		}
