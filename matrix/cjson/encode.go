@@ -84,7 +84,9 @@ func (v Value) String() string { return string(v.AppendCanonical(nil)) }
 // MarshalJSON implements json.Marshaler with the canonical encoding.
 func (v Value) MarshalJSON() ([]byte, error) { return v.AppendCanonical(nil), nil }
 
-// UnmarshalJSON implements json.Unmarshaler with the Strict rules.
+// UnmarshalJSON implements json.Unmarshaler with the Strict rules. Do not
+// use it for room events, whose rules depend on the room version (v1–5
+// allow floats): keep them as raw bytes and parse them with event.Parse.
 func (v *Value) UnmarshalJSON(data []byte) error {
 	p, err := Parse(data, Strict)
 	if err != nil {
