@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -247,16 +246,7 @@ func (d *decoder) object(depth int) (Value, error) {
 		// A repeated key keeps its last value, as the reference
 		// implementation's parser (and encoding/json) do; rejecting it
 		// would drop events other servers accept.
-		slices.SortStableFunc(items, func(a, b Member) int { return strings.Compare(a.Key, b.Key) })
-		out := items[:0]
-		for i, m := range items {
-			if i+1 < len(items) && items[i+1].Key == m.Key {
-				continue
-			}
-			out = append(out, m)
-		}
-		clear(items[len(out):])
-		items = out
+		items = sortMembers(items)
 	}
 	return Value{kind: Object, items: items}, nil
 }

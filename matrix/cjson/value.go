@@ -105,6 +105,12 @@ func ObjectValue(members ...Member) Value {
 			items = append(items, m)
 		}
 	}
+	return Value{kind: Object, items: sortMembers(items)}
+}
+
+// sortMembers sorts members by key in place and keeps, of members with the
+// same key, the last one; it returns the shortened slice.
+func sortMembers(items []Member) []Member {
 	slices.SortStableFunc(items, func(a, b Member) int { return strings.Compare(a.Key, b.Key) })
 	out := items[:0]
 	for i, m := range items {
@@ -113,7 +119,8 @@ func ObjectValue(members ...Member) Value {
 		}
 		out = append(out, m)
 	}
-	return Value{kind: Object, items: out}
+	clear(items[len(out):])
+	return out
 }
 
 // Kind reports the JSON type of v.
