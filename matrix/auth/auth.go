@@ -131,11 +131,20 @@ func (c *checker) check() *Rejection {
 	}
 	c.pl = lenientPowerLevels(c.v, c.create, c.state.Get(typePowerLevels, ""))
 
-	// m.federate.
-	if f, ok := c.create.Content().Get("m.federate").Bool(); ok && !f {
-		if serverOf(ev.Sender()) != serverOf(c.create.Sender()) {
-			return c.reject("the room is not federated (m.federate is false) and sender "+ev.Sender()+
-				" is not on the server of the room's creator "+c.create.Sender(), n.federate)
+	// m.federate. Like the reference implementation, anything but an
+	// absent value or true means "not federated", and a membership event
+	// is also refused when its target is on another server.
+	if f := c.create.Content().Get("m.federate"); f.Exists() {
+		if b, ok := f.Bool(); !ok || !b {
+			home := serverOf(c.create.Sender())
+			if serverOf(ev.Sender()) != home {
+				return c.reject("the room is not federated (m.federate is "+f.String()+") and sender "+ev.Sender()+
+					" is not on the server of the room's creator "+c.create.Sender(), n.federate)
+			}
+			if target, ok := ev.StateKey(); ok && ev.Type() == typeMember && serverOf(target) != home {
+				return c.reject("the room is not federated (m.federate is "+f.String()+") and the member "+target+
+					" is not on the server of the room's creator "+c.create.Sender(), n.federate)
+			}
 		}
 	}
 
@@ -208,14 +217,19 @@ func (c *checker) membership(user string) string {
 }
 
 // joinRule returns the room's join rule. A room without an
-// m.room.join_rules event is treated as invite-only (see the package
-// documentation).
+// m.room.join_rules event, or whose event has no join_rule, is treated as
+// invite-only, as the reference implementation does (see the package
+// documentation); a join_rule that is not a string lets nobody join.
 func (c *checker) joinRule() string {
 	jr := c.state.Get(typeJoinRules, "")
 	if jr == nil {
 		return "invite"
 	}
-	s, _ := jr.Content().Get("join_rule").Str()
+	v := jr.Content().Get("join_rule")
+	if !v.Exists() {
+		return "invite"
+	}
+	s, _ := v.Str()
 	return s
 }
 

@@ -54,11 +54,28 @@
 //
 // # Interpretations
 //
-// Where the spec leaves a choice open, this package decides as follows.
+// Where the spec leaves a choice open, or where its text and the reference
+// implementation (whose decisions most of the federation shares) disagree,
+// this package decides as follows. Deciding differently from the rest of a
+// room's servers splits the room, so agreement wins over the letter.
 //
-//   - A room without an m.room.join_rules event is treated as having join
-//     rule "invite" (the spec gives no default; the rules would otherwise
-//     forbid even a joined member from updating their own membership).
+//   - A room without an m.room.join_rules event, or whose event has no
+//     join_rule, is treated as having join rule "invite" (the spec gives no
+//     default; the rules would otherwise forbid even a joined member from
+//     updating their own membership). A join_rule that is not a string
+//     lets nobody join.
+//   - content.join_authorised_via_users_server is checked (signature of its
+//     server) on joins only, as the reference implementation does; the spec
+//     text checks it on every membership.
+//   - m.federate: any value other than absent or true means the room is not
+//     federated; then a membership event's target, not only the sender,
+//     must be on the creator's server.
+//   - The keys of content.users need only the shape "@…:…"; their values,
+//     and every other power level in v1–9, are read as Python's int() reads
+//     them (see below).
+//   - A power levels event with a state key other than "" replaces nothing:
+//     the change rules compare it with the event of its own state key, and
+//     allow it when there is none.
 //   - Defaults without a power levels event: the room creator has 100 in v1–11
 //     (content.creator before v11, the create event's sender from v11), and
 //     every other user 0; state_default is 50, events_default 0, invite 0,
@@ -69,16 +86,20 @@
 //   - A missing users property of m.room.power_levels is allowed (the rule
 //     rejects a users property that is not an object of valid values, not
 //     its absence), as is a missing property of any other kind.
-//   - Power level values: integers in every version; in v1–9 also strings
-//     of optional whitespace (Unicode white space), one optional sign, one or
-//     more ASCII digits, optional whitespace; in v1–5 also any number,
+//   - Power level values: integers in every version; in v1–9 also booleans
+//     (1 and 0) and strings as Python's int() reads them: surrounding white
+//     space (Unicode white space and U+001C–U+001F), one optional sign,
+//     decimal digits of any script with single underscores between them,
+//     at most 4,300 digits; in v1–5 also any number,
 //     truncated toward zero (a number beyond the range of an IEEE 754
 //     double never gets this far: the event's JSON is refused by
 //     matrix/cjson; a value built in code that is out of range rejects the
 //     power levels event under the power levels rule itself, e.g. "10", or
-//     "10.1" in users). In v1–9 an invalid value outside users is not a rejection
-//     (only users is checked by the rules); it counts as absent, so its
-//     default applies. In v10+ any non-integer rejects the event.
+//     "10.1" in users). In v1–9 an invalid value outside users is not a
+//     rejection (only users is checked by the rules); it counts as absent,
+//     so its default applies. (The reference implementation fails to
+//     process such an event at all; we cannot express "drop" here, and
+//     note the difference.) In v10+ any non-integer rejects the event.
 //   - Values beyond the int64 range (possible in v1–9) are compared exactly;
 //     [PowerLevels] accessors clamp them to the int64 range.
 //   - Changes of power levels are compared by value: "50" and 50 are equal.

@@ -17,7 +17,10 @@ func (c *checker) checkMember() *Rejection {
 	if !hasStateKey || !mv.Exists() {
 		return c.reject("m.room.member event has no state_key or no content.membership", n.member, n.mMissing)
 	}
-	if c.v.RestrictedJoins {
+	// The spec applies this to every membership; the reference
+	// implementation only to joins, and refusing a leave or ban it accepts
+	// would split the room's membership. We follow it.
+	if c.v.RestrictedJoins && mv.StrOr("") == memberJoin {
 		if via := ev.Content().Get("join_authorised_via_users_server"); via.Exists() {
 			s, ok := via.Str()
 			if !ok {

@@ -294,6 +294,15 @@ func parseLevel(v *roomversion.Version, val cjson.Value) (level, valueStatus) {
 			return level{}, valueInvalid
 		}
 		return parseFloatLevel(val.NumberText())
+	case cjson.Bool:
+		// Python's int(True) is 1: the reference implementation accepts
+		// booleans wherever it accepts strings (room versions 1–9).
+		if b, _ := val.Bool(); v.StringPowerLevels {
+			if b {
+				return level{n: 1}, valueOK
+			}
+			return level{n: 0}, valueOK
+		}
 	case cjson.String:
 		if !v.StringPowerLevels {
 			return level{}, valueInvalid
@@ -309,16 +318,16 @@ func parseLevel(v *roomversion.Version, val cjson.Value) (level, valueStatus) {
 // parseFloatLevel reads the text of a number that is not an int64 (room
 // versions 1–5): an integer too large for int64, or a non-integral number.
 func parseFloatLevel(text string) (level, valueStatus) {
-	f, err := strconv.ParseFloat(text, 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return level{}, valueOutOfRange
-	}
 	if !strings.ContainsAny(text, ".eE") {
-		// An integer: keep it exactly.
+		// An integer, however large: keep it exactly.
 		if x, ok := new(big.Int).SetString(text, 10); ok {
 			return fromBig(x), valueOK
 		}
 		return level{}, valueInvalid
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return level{}, valueOutOfRange
 	}
 	f = math.Trunc(f)
 	if f > -(1<<63) && f < 1<<63 {
@@ -328,34 +337,62 @@ func parseFloatLevel(text string) (level, valueStatus) {
 	return fromBig(x), valueOK
 }
 
-// parseStringLevel reads a power level written as a string: optional
-// whitespace, an optional single sign, one or more decimal digits (leading
-// zeros allowed), optional whitespace.
+// parseStringLevel reads a power level written as a string the way the
+// reference implementation does (Python's int()), since a value it accepts
+// and we refuse, or the reverse, splits the room: surrounding white space
+// (Unicode white space and the separators U+001C–U+001F), one optional
+// sign, decimal digits of any script with single underscores between them,
+// at most 4,300 digits.
 func parseStringLevel(s string) (level, bool) {
-	s = strings.TrimFunc(s, unicode.IsSpace)
+	s = strings.TrimFunc(s, isPySpace)
 	neg := false
 	if s != "" && (s[0] == '+' || s[0] == '-') {
 		neg = s[0] == '-'
 		s = s[1:]
 	}
-	if s == "" {
-		return level{}, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
+	digits := make([]byte, 0, len(s))
+	prevDigit := false
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits = append(digits, byte(r))
+		case r == '_' && prevDigit:
+			prevDigit = false
+			continue
+		case r > 0x7f && unicode.Is(unicode.Nd, r):
+			digits = append(digits, byte('0'+digitValue(r)))
+		default:
 			return level{}, false
 		}
+		prevDigit = true
 	}
-	if t := strings.TrimLeft(s, "0"); len(t) <= 18 {
+	if len(digits) == 0 || !prevDigit || len(digits) > 4300 {
+		return level{}, false
+	}
+	if t := strings.TrimLeft(string(digits), "0"); len(t) <= 18 {
 		n, _ := strconv.ParseInt("0"+t, 10, 64)
 		if neg {
 			n = -n
 		}
 		return level{n: n}, true
 	}
-	x, _ := new(big.Int).SetString(s, 10)
+	x, _ := new(big.Int).SetString(string(digits), 10)
 	if neg {
 		x.Neg(x)
 	}
 	return fromBig(x), true
+}
+
+// isPySpace is Python's str.isspace: Unicode white space plus the
+// information separators U+001C–U+001F.
+func isPySpace(r rune) bool { return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f }
+
+// digitValue returns the value of a decimal digit (Unicode category Nd) of
+// any script: such digits come in runs of ten starting at zero.
+func digitValue(r rune) int {
+	n := 0
+	for unicode.Is(unicode.Nd, r-rune(n)-1) {
+		n++
+	}
+	return n % 10
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"strings"
 	"errors"
 	"math"
 	"testing"
@@ -22,7 +23,7 @@ func TestParseStringLevel(t *testing.T) {
 			t.Errorf("parseStringLevel(%q) = %v, %v; want %d", s, l, ok, want)
 		}
 	}
-	invalid := []string{"", " ", "+", "-", "+-1", "--1", "- 1", "1 0", "1.0", "1e2", "0x10", "١٠", "1_000", "50a", "a50", "∞", "NaN"}
+	invalid := []string{"", " ", "+", "-", "+-1", "--1", "- 1", "1 0", "1.0", "1e2", "0x10", "1__0", "_1", "1_", "50a", "a50", "∞", "NaN"}
 	for _, s := range invalid {
 		if l, ok := parseStringLevel(s); ok {
 			t.Errorf("parseStringLevel(%q) = %v, want invalid", s, l)
@@ -58,7 +59,12 @@ func TestParseLevelByVersion(t *testing.T) {
 		{json: `-1e19`, v1: valueOK, v6: valueInvalid, v10: valueInvalid, value: math.MinInt64},
 		{json: `1.5e300`, v1: valueOK, v6: valueInvalid, v10: valueInvalid, value: math.MaxInt64},
 		{json: `123456789012345678901234567890`, v1: valueOK, v6: valueInvalid, v10: valueInvalid, value: math.MaxInt64},
-		{json: `true`, v1: valueInvalid, v6: valueInvalid, v10: valueInvalid},
+		{json: `true`, v1: valueOK, v6: valueOK, v10: valueInvalid, value: 1}, // Python's int(True)
+		{json: `false`, v1: valueOK, v6: valueOK, v10: valueInvalid, value: 0},
+		{json: `"١٠"`, v1: valueOK, v6: valueOK, v10: valueInvalid, value: 10}, // Arabic-Indic digits
+		{json: `"1_000"`, v1: valueOK, v6: valueOK, v10: valueInvalid, value: 1000},
+		{json: `"\u001f50\u001c"`, v1: valueOK, v6: valueOK, v10: valueInvalid, value: 50},
+		{json: `1` + strings.Repeat("0", 400), v1: valueOK, v6: valueInvalid, v10: valueInvalid, value: math.MaxInt64},
 		{json: `null`, v1: valueInvalid, v6: valueInvalid, v10: valueInvalid},
 		{json: `{}`, v1: valueInvalid, v6: valueInvalid, v10: valueInvalid},
 		{json: `[50]`, v1: valueInvalid, v6: valueInvalid, v10: valueInvalid},

@@ -71,7 +71,17 @@ func TestRulesPowerLevels(t *testing.T) {
 		// Shape of users (every version), of the other properties (v10+), creators (v12).
 		{rules: plRules["users"], desc: "users not an object rejected", setup: byAlice("", `"users":[]`)},
 		{rules: plRules["users"], desc: "users key that is not a user ID rejected", setup: byAlice(`"bob":50`, "")},
-		{rules: plRules["users"], desc: "users value that is a boolean rejected", setup: byAlice(`"@bob:example.org":true`, "")},
+		{rules: plRules["users"], desc: "users key without a server rejected", setup: byAlice(`"@bob":50`, "")},
+		// Only "@…:…" is checked, as the reference implementation does.
+		{rules: plRules["noprev"], desc: "users key with an odd server name allowed", allow: true, setup: func(r *room) *event.Event {
+			r.drop("m.room.power_levels", "")
+			return r.newPL(alice, `"@b:":10,"@c:bad host!":20`, "")
+		}},
+		{rules: only(plRules["users"], from10...), desc: "users value that is a boolean rejected from v10", setup: byAlice(`"@bob:example.org":true`, "")},
+		{rules: only(plRules["noprev"], pre10...), desc: "users value that is a boolean allowed before v10", allow: true, setup: func(r *room) *event.Event {
+			r.drop("m.room.power_levels", "")
+			return r.newPL(alice, `"@bob:example.org":true`, "")
+		}},
 		{rules: plRules["users"], desc: "users value that is not an integer string rejected", setup: byAlice(`"@bob:example.org":"5.0"`, "")},
 		{rules: plRules["users"], desc: "users value that is a hex string rejected", setup: byAlice(`"@bob:example.org":"0x10"`, "")},
 		{rules: plRules["users"], desc: "users value that is an empty string rejected", setup: byAlice(`"@bob:example.org":" "`, "")},
