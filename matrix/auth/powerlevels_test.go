@@ -1,9 +1,9 @@
 package auth
 
 import (
-	"strings"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/axon-hs/axon/matrix/roomversion"
