@@ -3,6 +3,8 @@ package stateres
 import (
 	"testing"
 
+	"github.com/axon-hs/axon/matrix/cjson"
+	"github.com/axon-hs/axon/matrix/event"
 	"github.com/axon-hs/axon/matrix/roomversion"
 )
 
@@ -72,5 +74,81 @@ func TestV1NoConflictingEventPasses(t *testing.T) {
 		base := r.after[fork]
 		st := r.resolveStates(r.with(base, "m.room.topic", "", "t1"), r.with(base, "m.room.topic", "", "t2"))
 		r.expect(st, "m.room.topic", "", "t1")
+	})
+}
+
+// TestRejectedEventsStayOut: an event the Source reports as rejected never
+// enters the resolved state, even when it would pass the auth rules
+// against the partially resolved state (a faulty or hostile server's state
+// map can name it).
+//
+//	… ← fork ─┬─ t2 (alice's topic, older)
+//	          └─ t1 (alice's topic, newer; marked rejected)
+func TestRejectedEventsStayOut(t *testing.T) {
+	forVersions(t, []string{"10", "12"}, func(t *testing.T, r *room) {
+		alice := user("alice")
+		fork := r.setup(nil, nil)
+		r.topic("t2", alice, "two", fork)
+		r.topic("t1", alice, "one", fork)
+		r.mustAccept("t1", "t2")
+		st := r.resolve("t1", "t2")
+		r.expect(st, "m.room.topic", "", "t1") // the newer wins while t1 is good
+		r.src.RejectedIDs[r.id("t1")] = true
+		r.res = NewResolver(r.v) // forget what was loaded with t1 accepted
+		st = r.resolve("t1", "t2")
+		r.expect(st, "m.room.topic", "", "t2")
+	})
+}
+
+func TestIsPowerEvent(t *testing.T) {
+	r := newRoom(t, "10")
+	alice, bob := user("alice"), user("bob")
+	r.setup(nil, []string{"bob"})
+	cases := []struct {
+		ev   string
+		want bool
+	}{
+		{"create", true}, {"pl1", true}, {"jr-public", true}, {"alice-join", false},
+	}
+	r.powerLevels("pl-x", alice, nil)
+	for _, c := range cases {
+		if got := IsPowerEvent(r.events[c.ev]); got != c.want {
+			t.Errorf("%s: %v, want %v", c.ev, got, c.want)
+		}
+	}
+	plx := r.build("pl-other-key", alice, "m.room.power_levels", str("x"), obj("users", cjson.ObjectValue()))
+	jrx := r.build("jr-other-key", alice, "m.room.join_rules", str("x"), obj("join_rule", "public"))
+	kick := r.member("kick", alice, bob, "leave")
+	for _, c := range []struct {
+		ev   *event.Event
+		want bool
+	}{{plx, false}, {jrx, false}, {kick, true}} {
+		if got := IsPowerEvent(c.ev); got != c.want {
+			k, _ := c.ev.StateKey()
+			t.Errorf("%s %q: %v, want %v", c.ev.Type(), k, got, c.want)
+		}
+	}
+}
+
+// TestV1MemberKeysResolveIndependently: in v1 every conflicted member key
+// is checked against R as it was before the member keys, as the reference
+// implementation does, so one member key's result never depends on
+// another's (nor on the order of their state keys).
+//
+//	… ← fork ─┬─ m2 (amod changes display name: amod's key conflicted)
+//	          └─ k  (amod kicks bob: bob's key conflicted)
+//
+// amod's membership is conflicted, so it is absent from R while the member
+// keys are resolved: the kick is not allowed and bob stays joined.
+func TestV1MemberKeysResolveIndependently(t *testing.T) {
+	forVersions(t, []string{"1"}, func(t *testing.T, r *room) {
+		amod, bob := user("amod"), user("bob")
+		fork := r.setup(map[string]int64{amod: 50}, []string{"amod", "bob"})
+		r.rename("m2", amod, "Mod", fork)
+		r.member("k", amod, bob, "leave", fork)
+		r.mustAccept("m2", "k")
+		st := r.resolve("m2", "k")
+		r.expect(st, "m.room.member", amod, "m2")
+		r.expect(st, "m.room.member", bob, "bob-join")
 	})
 }

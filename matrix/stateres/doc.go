@@ -12,7 +12,9 @@
 //     member keys are each taken from the shallowest event onwards while the
 //     auth rules allow each next one in the state built so far; every other
 //     conflicted key takes the deepest event the auth rules allow (or, when
-//     none is allowed, the shallowest).
+//     none is allowed, the shallowest). Keys of one group (join rules,
+//     members, the rest) are each checked against the state as it was
+//     before the group, so no key's result depends on another's.
 //   - v2 (room versions 2–11): the full conflicted set (conflicted events
 //     plus the auth difference) is split into power events with their auth
 //     ancestors, replayed in reverse topological power ordering on top of
@@ -39,7 +41,16 @@
 //     the events of only some states is therefore not in the auth
 //     difference. TestAuthDifferenceCountsStateEvents pins this.
 //   - v1: when no event of an ordinary conflicted key passes the auth
-//     rules, the oldest (the last tried) is kept rather than no event.
+//     rules, the oldest (the last tried) is kept rather than no event; and
+//     the keys of a group are resolved against one snapshot (above).
+//   - Events the Source reports as rejected are never applied during the
+//     replays, and a rejected entry of the partial state is not used for
+//     auth (the spec says events rejected against their auth chain cannot
+//     appear; a faulty server's state map could still name one).
+//   - Power events: m.room.power_levels and m.room.join_rules count only
+//     with the empty state key, and the create event counts too; the walk
+//     from power events to their auth ancestors in step 1 stays inside the
+//     full conflicted set.
 //
 // # Inputs
 //

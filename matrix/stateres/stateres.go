@@ -278,17 +278,22 @@ func compareKeys(a, b auth.StateKey) int {
 }
 
 // IsPowerEvent reports whether ev is a power event in the sense of state
-// resolution v2: a state event of type m.room.power_levels or
-// m.room.join_rules, or an m.room.member state event whose membership is
+// resolution v2: an m.room.power_levels or m.room.join_rules event with the
+// empty state key, or an m.room.member state event whose membership is
 // leave or ban and whose sender is not its state key (a kick or a ban).
+// Like the reference implementation it also counts the m.room.create event
+// (the spec's list does not name it; it can only be conflicted in a broken
+// or hostile DAG, where agreeing with other servers is what matters).
 func IsPowerEvent(ev *event.Event) bool {
 	sk, ok := ev.StateKey()
 	if !ok {
 		return false
 	}
 	switch ev.Type() {
-	case "m.room.power_levels", "m.room.join_rules":
-		return true
+	case "m.room.power_levels", "m.room.join_rules", "m.room.create":
+		// With the empty state key only, and counting the create event,
+		// as the reference implementation does.
+		return sk == ""
 	case "m.room.member":
 		m := ev.Membership()
 		return (m == "leave" || m == "ban") && ev.Sender() != sk

@@ -63,31 +63,34 @@ func resolveV1(v *roomversion.Version, states []StateMap, conflicted map[auth.St
 		}
 	}
 
-	// Power levels, then join rules, then each member key (by state key):
-	// from the oldest event on, take each one that the auth rules allow in
-	// R, stopping at the first that they do not.
-	authKeys := []auth.StateKey{keyPL, {Type: "m.room.join_rules"}}
-	var others []auth.StateKey
+	// Power levels, then join rules, then member keys: from the oldest event
+	// on, take each one that the auth rules allow in R (with the key's own
+	// value so far), stopping at the first that they do not. As in the
+	// reference implementation, all keys of one group are checked against R
+	// as it was before the group, and R takes the group's results after it:
+	// resolving one member key never depends on another's.
+	var jrKeys, memberKeys, others []auth.StateKey
 	for _, k := range sortedKeys(conflicted) {
 		switch {
-		case k == authKeys[0] || k == authKeys[1]:
+		case k == keyPL:
+		case k.Type == "m.room.join_rules":
+			jrKeys = append(jrKeys, k)
 		case k.Type == "m.room.member":
-			authKeys = append(authKeys, k)
+			memberKeys = append(memberKeys, k)
 		default:
 			others = append(others, k)
 		}
 	}
-	for _, k := range authKeys {
-		if _, c := conflicted[k]; !c {
-			continue
+	if _, c := conflicted[keyPL]; c {
+		r.r[keyPL] = v1AuthKey(r, v1Order(states, keyPL, evs))
+	}
+	for _, group := range [][]auth.StateKey{jrKeys, memberKeys} {
+		results := make([]string, len(group))
+		for i, k := range group {
+			results[i] = v1AuthKey(r, v1Order(states, k, evs))
 		}
-		list := v1Order(states, k, evs)
-		r.r[k] = list[0].ID()
-		for _, ev := range list[1:] {
-			if auth.Check(ev, r) != nil {
-				break
-			}
-			r.r[k] = ev.ID()
+		for i, k := range group {
+			r.r[k] = results[i]
 		}
 	}
 
@@ -95,17 +98,44 @@ func resolveV1(v *roomversion.Version, states []StateMap, conflicted map[auth.St
 	// When none is allowed the spec is silent; the reference
 	// implementation keeps the last one it tried (the oldest), and so do
 	// we, since leaving the key out would resolve a different state.
-	for _, k := range others {
+	results := make([]string, len(others))
+	for i, k := range others {
 		list := v1Order(states, k, evs)
-		r.r[k] = list[0].ID()
-		for i := len(list) - 1; i >= 0; i-- {
-			if auth.Check(list[i], r) == nil {
-				r.r[k] = list[i].ID()
+		results[i] = list[0].ID()
+		for j := len(list) - 1; j >= 0; j-- {
+			if auth.Check(list[j], r) == nil {
+				results[i] = list[j].ID()
 				break
 			}
 		}
 	}
+	for i, k := range others {
+		r.r[k] = results[i]
+	}
 	return r.r, nil
+}
+
+// v1AuthKey resolves one key of the auth-relevant groups: the first event
+// of list (oldest first) is taken, then each next one while the auth rules
+// allow it in R with the key set to the value so far. R is left as it was.
+func v1AuthKey(r *v1State, list []*event.Event) string {
+	k := auth.StateKey{Type: list[0].Type()}
+	k.StateKey, _ = list[0].StateKey()
+	old, had := r.r[k]
+	cur := list[0].ID()
+	for _, ev := range list[1:] {
+		r.r[k] = cur
+		if auth.Check(ev, r) != nil {
+			break
+		}
+		cur = ev.ID()
+	}
+	if had {
+		r.r[k] = old
+	} else {
+		delete(r.r, k)
+	}
+	return cur
 }
 
 // v1Order lists the events the states give for k by ascending depth, then

@@ -168,15 +168,16 @@ func resolveV2(g *graph, states []StateMap, conflicted map[auth.StateKey]struct{
 		x := order[i]
 		f := flags[x]
 		full := f&fFull != 0
-		if (full && IsPowerEvent(g.evs[x])) || f&fPowerAnc != 0 {
+		// The walk from a power event follows auth edges only within the
+		// full conflicted set, as the reference implementation builds
+		// its graph: an event outside the set interrupts the chain.
+		if full && (IsPowerEvent(g.evs[x]) || f&fPowerAnc != 0) {
 			for _, a := range g.authOf(x) {
 				flags[a] |= fPowerAnc
 			}
-			if full {
-				flags[x] |= fX
-				xs = append(xs, x)
-				continue
-			}
+			flags[x] |= fX
+			xs = append(xs, x)
+			continue
 		}
 		if full {
 			rest = append(rest, x)
@@ -239,7 +240,7 @@ func (r *resolver) lookup(k auth.StateKey) int32 {
 // Get implements auth.State.
 func (r *resolver) Get(eventType, stateKey string) *event.Event {
 	g := r.g
-	if x := r.lookup(auth.StateKey{Type: eventType, StateKey: stateKey}); x >= 0 {
+	if x := r.lookup(auth.StateKey{Type: eventType, StateKey: stateKey}); x >= 0 && !g.isRejected(x) {
 		return g.evs[x]
 	}
 	for _, a := range g.authOf(r.cur) {
@@ -258,7 +259,10 @@ func (r *resolver) apply(list []int32) {
 	for _, x := range list {
 		ev := r.g.evs[x]
 		sk, ok := ev.StateKey()
-		if !ok {
+		if !ok || r.g.isRejected(x) {
+			// A rejected event never re-enters the state, as in the
+			// reference implementation: otherwise a state map from a faulty
+			// or hostile server could bring back an event we rejected.
 			continue
 		}
 		r.cur = x
