@@ -109,8 +109,9 @@
 //   - A present but non-string content.membership is an unknown membership;
 //     a non-string join_authorised_via_users_server fails the signature rule.
 //   - Third-party invite public keys are accepted in standard or URL-safe
-//     unpadded base64; each ed25519 signature in signed is tried alone
-//     against each key, whatever name it is filed under.
+//     unpadded base64; only the first ed25519 signature of signed (in
+//     signer, then key ID order) is tried, against each key, whatever name
+//     it is filed under, as the reference implementation does.
 //   - In room version 12 the rule about auth events from another room is
 //     numbered "3.5", as the spec text writes it (the list skips 3.4, which
 //     was removed; a Markdown renderer would show it as 3.4).

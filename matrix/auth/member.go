@@ -199,27 +199,21 @@ func (c *checker) checkKnock(target, senderM string) *Rejection {
 	return nil
 }
 
-// thirdPartySignatureValid reports whether any signature in signed (the
-// content.third_party_invite.signed object of an invite) verifies with any
-// public key of the m.room.third_party_invite event. The name a signature is
-// filed under does not matter, only the key that made it.
+// thirdPartySignatureValid reports whether the first ed25519 signature in
+// signed (the content.third_party_invite.signed object of an invite; first
+// in key order: signer, then key ID) verifies with any public key of the
+// m.room.third_party_invite event. Only the first is tried, as the
+// reference implementation does: trying every signature would honour
+// invites that other servers refuse.
 func thirdPartySignatureValid(signed cjson.Value, invite *event.Event) bool {
 	pubs := thirdPartyPublicKeys(invite.Content())
-	if len(pubs) == 0 {
-		return false
-	}
-	var msg []byte
 	for _, signer := range signed.Get("signatures").Members() {
 		for _, sig := range signer.Value.Members() {
 			if keys.KeyID(sig.Key).Algorithm() != keys.AlgorithmEd25519 {
 				continue
 			}
-			// Verify this one signature on its own, so that another bad or
-			// foreign signature by the same signer does not hide it.
 			one := signed.With("signatures", cjson.ObjectValue(cjson.Member{Key: signer.Key, Value: cjson.ObjectValue(sig)}))
-			if msg == nil {
-				msg = signed.AppendCanonicalWithout(nil, "signatures", "unsigned")
-			}
+			msg := signed.AppendCanonicalWithout(nil, "signatures", "unsigned")
 			for _, pk := range pubs {
 				lookup := func(string, keys.KeyID) (keys.VerifyKey, bool) {
 					return keys.VerifyKey{Key: pk, ValidUntilTS: keys.NoExpiry}, true
@@ -228,6 +222,7 @@ func thirdPartySignatureValid(signed cjson.Value, invite *event.Event) bool {
 					return true
 				}
 			}
+			return false
 		}
 	}
 	return false

@@ -116,12 +116,20 @@ func TestRulesMemberInvite(t *testing.T) {
 				r.put(r.tpiEvent(alice, otherKey, idKey))
 				return r.tpInvite(alice, withSigned(signedBlock(carol, "tok", idKey)))
 			}},
-		{rules: I(".1.7"), desc: "third-party invite with one valid signature among bad ones allowed", allow: true,
+		// Only the first ed25519 signature (in signer, then key ID order) is
+		// tried, as the reference implementation does.
+		{rules: I(".1.7"), desc: "third-party invite whose first signature is valid allowed", allow: true,
 			setup: func(r *room) *event.Event {
 				r.put(r.tpiEvent(alice, idKey, nil))
 				s := signedBlock(carol, "tok", idKey)
-				s, _ = keys.SignJSON(s, "id.example.org", otherKey)                     // same signer, unknown key
-				s, _ = keys.SignJSON(s, "elsewhere.example", seededKey("ed25519:x", 9)) // another signer
+				s, _ = keys.SignJSON(s, "zz.example", seededKey("ed25519:x", 9)) // a later signer
+				return r.tpInvite(alice, withSigned(s))
+			}},
+		{rules: I(".1.8"), desc: "third-party invite whose valid signature is not the first rejected",
+			setup: func(r *room) *event.Event {
+				r.put(r.tpiEvent(alice, idKey, nil))
+				s := signedBlock(carol, "tok", idKey)
+				s, _ = keys.SignJSON(s, "elsewhere.example", seededKey("ed25519:x", 9)) // an earlier signer
 				return r.tpInvite(alice, withSigned(s))
 			}},
 		{rules: I(".1.8"), desc: "third-party invite signed by another key rejected", setup: func(r *room) *event.Event {
