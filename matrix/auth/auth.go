@@ -193,6 +193,11 @@ func (c *checker) check() *Rejection {
 		if senderLevel.cmp(c.pl.prop(propRedact)) >= 0 {
 			return nil
 		}
+		if ev.Redacts() == "" {
+			// No event to redact: nothing to protect, and the reference
+			// implementation allows it.
+			return nil
+		}
 		if d, ok := id.EventID(ev.Redacts()).Server(); ok && d != "" {
 			if mine, ok := id.EventID(ev.ID()).Server(); ok && mine == d {
 				return nil

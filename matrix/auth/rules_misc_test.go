@@ -157,6 +157,12 @@ func TestRulesGeneral(t *testing.T) {
 			r.join(bob)
 			return r.redaction(bob, "$x:other.org", withEventID("$r:other.org"), signedBy("other.org"))
 		}},
+		// No (string) redacts: nothing to protect; allowed, as the
+		// reference implementation does.
+		{rules: at("v1:11.2"), desc: "redaction naming no event allowed", allow: true, setup: func(r *room) *event.Event {
+			r.join(bob)
+			return r.build("m.room.redaction", bob, nil, `{}`, field("redacts", cjson.IntValue(7)))
+		}},
 		{rules: at("v1:11.3"), desc: "redaction of another server's event below the redact level rejected", setup: func(r *room) *event.Event {
 			r.join(bob)
 			return r.redaction(bob, "$x:other.org")
