@@ -33,8 +33,10 @@ vet: ## go vet.
 lint: vet ## go vet and staticcheck (a pinned Go tool).
 	$(GO) tool staticcheck $(PKGS)
 
+# Unit tests under the race detector, with a throwaway PostgreSQL server (at
+# SERIALIZABLE, on loopback) for the tests that run against it too.
 unit:
-	$(GO) test -race -count=1 $(PKGS)
+	scripts/with-postgres.sh $(GO) test -race -count=1 $(PKGS)
 
 fuzz-brief:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME_LONG=$(FUZZTIME)
