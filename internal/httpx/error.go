@@ -131,7 +131,7 @@ func LimitExceeded(msg string, retryAfter time.Duration) *Error {
 // M_UNKNOWN statuses.
 func Unknown(msg string) *Error { return New(CodeUnknown, msg) }
 
-// Unrecognized is 404 M_UNRECOGNIZED: the endpoint is not implemented.
+// Unrecognized is 404 M_UNRECOGNIZED: the server does not know the endpoint.
 func Unrecognized(msg string) *Error { return New(CodeUnrecognized, msg) }
 
 // UnrecognizedMethod is 405 M_UNRECOGNIZED: the endpoint exists but not
