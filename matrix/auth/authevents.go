@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/matrix/event"
+	"github.com/axon-hs/axon/matrix/roomversion"
 )
 
 // CheckAuthEvents applies the rules about the auth_events list itself: duplicate
@@ -124,9 +126,23 @@ func Selection(ev *event.Event) []StateKey {
 	return appendSelection(make([]StateKey, 0, 7), ev)
 }
 
+// SelectionFor is Selection for an event that is not built yet: a server
+// building an event needs its auth events before it can hash and sign it.
+// isState is false (and stateKey ignored) for a non-state event.
+func SelectionFor(v *roomversion.Version, eventType, sender, stateKey string, isState bool, content cjson.Value) []StateKey {
+	if eventType == typeCreate {
+		return nil
+	}
+	return appendSelectionFor(make([]StateKey, 0, 7), v, eventType, sender, stateKey, isState, content)
+}
+
 // appendSelection appends the selection of a non-create event to out.
 func appendSelection(out []StateKey, ev *event.Event) []StateKey {
-	v := ev.Version()
+	sk, isState := ev.StateKey()
+	return appendSelectionFor(out, ev.Version(), ev.Type(), ev.Sender(), sk, isState, ev.Content())
+}
+
+func appendSelectionFor(out []StateKey, v *roomversion.Version, eventType, sender, stateKey string, isState bool, content cjson.Value) []StateKey {
 	add := func(k StateKey) {
 		if !slices.Contains(out, k) {
 			out = append(out, k)
@@ -136,27 +152,27 @@ func appendSelection(out []StateKey, ev *event.Event) []StateKey {
 		add(StateKey{Type: typeCreate})
 	}
 	add(StateKey{Type: typePowerLevels})
-	add(StateKey{Type: typeMember, StateKey: ev.Sender()})
-	if ev.Type() != typeMember {
+	add(StateKey{Type: typeMember, StateKey: sender})
+	if eventType != typeMember {
 		return out
 	}
-	if target, ok := ev.StateKey(); ok {
-		add(StateKey{Type: typeMember, StateKey: target})
+	if isState {
+		add(StateKey{Type: typeMember, StateKey: stateKey})
 	}
-	membership, _ := ev.Content().Get("membership").Str()
+	membership, _ := content.Get("membership").Str()
 	switch membership {
 	case memberJoin, memberInvite, memberKnock:
 		add(StateKey{Type: typeJoinRules})
 	}
 	if membership == memberInvite {
-		if tpi := ev.Content().Get("third_party_invite"); tpi.Exists() {
+		if tpi := content.Get("third_party_invite"); tpi.Exists() {
 			if token, ok := tpi.Path("signed", "token").Str(); ok {
 				add(StateKey{Type: typeThirdParty, StateKey: token})
 			}
 		}
 	}
 	if membership == memberJoin && v.RestrictedJoins {
-		if via, ok := ev.Content().Get("join_authorised_via_users_server").Str(); ok {
+		if via, ok := content.Get("join_authorised_via_users_server").Str(); ok {
 			add(StateKey{Type: typeMember, StateKey: via})
 		}
 	}

@@ -238,6 +238,10 @@ func TestSelection(t *testing.T) {
 			if !slices.Equal(got, c.want) {
 				t.Errorf("v%s %s: got %v, want %v", v.ID, c.name, got, c.want)
 			}
+			sk, isState := c.ev.StateKey()
+			if got := SelectionFor(v, c.ev.Type(), c.ev.Sender(), sk, isState, c.ev.Content()); !slices.Equal(got, c.want) {
+				t.Errorf("v%s %s: SelectionFor got %v, want %v", v.ID, c.name, got, c.want)
+			}
 		}
 	}
 }
