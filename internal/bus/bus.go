@@ -168,6 +168,12 @@ func (b *Bus) Partitions() int { return b.streams.Partitions }
 // does not cover (e.g. key-value buckets). Prefer the helpers.
 func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 
+// Conn exposes the core NATS connection, for the request/reply and
+// fan-out subjects that are not streams (replies to writers, sync
+// wake-ups). Messages there are fire-and-forget: never use it for data
+// that must not be lost.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
 // Close drains the connection (flushing pending publishes and ending
 // subscriptions) and closes it. Stop consumers first.
 func (b *Bus) Close() error {

@@ -52,3 +52,52 @@ func (b *Bus) Publish(ctx context.Context, subject string, data []byte, msgID st
 func (b *Bus) PublishRoom(ctx context.Context, s Stream, roomID string, data []byte, msgID string) (PubAck, error) {
 	return b.Publish(ctx, s.Subject(PartitionOf(roomID, b.streams.Partitions)), data, msgID)
 }
+
+// Message is one message of PublishAll.
+type Message struct {
+	Subject string
+	Data    []byte
+	MsgID   string // required; see Publish
+}
+
+// PublishAll publishes msgs in order without waiting for each ack in turn
+// (they are pipelined on the connection, which keeps their order), then
+// waits for every ack. It returns the first error; messages acked before it
+// are stored, and retrying the whole call is safe because of the message
+// IDs.
+func (b *Bus) PublishAll(ctx context.Context, msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultPublishTimeout)
+		defer cancel()
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, m := range msgs {
+		if m.MsgID == "" {
+			return errors.New("bus: publish: empty message ID")
+		}
+		f, err := b.js.PublishAsync(m.Subject, m.Data, jetstream.WithMsgID(m.MsgID))
+		if err != nil {
+			return fmt.Errorf("bus: publish %s: %w", m.Subject, err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("bus: publish %s: %w", f.Msg().Subject, err)
+		case <-ctx.Done():
+			return fmt.Errorf("bus: publish: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// RoomSubject returns the subject of roomID's partition in stream s.
+func (b *Bus) RoomSubject(s Stream, roomID string) string {
+	return s.Subject(PartitionOf(roomID, b.streams.Partitions))
+}

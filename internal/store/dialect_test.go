@@ -49,7 +49,7 @@ func TestPlaceholder(t *testing.T) {
 // every engine — out of order and repeated — so queries need no rewriting.
 func TestPlaceholdersUnchanged(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		db := open(t, e.newDSN(t), Options{})
+		db := open(t, e.NewDSN(t), Options{})
 		ctx := testCtx(t)
 		var a, b, c string
 		if err := db.QueryRow(ctx, "SELECT CAST($2 AS TEXT), CAST($1 AS TEXT), CAST($2 AS TEXT) || CAST($1 AS TEXT)", "x", "y").Scan(&a, &b, &c); err != nil {
@@ -64,7 +64,7 @@ func TestPlaceholdersUnchanged(t *testing.T) {
 // TestTypesRoundTrip writes each token type and reads it back as Go values.
 func TestTypesRoundTrip(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		db := open(t, e.newDSN(t), Options{})
+		db := open(t, e.NewDSN(t), Options{})
 		ctx := testCtx(t)
 		ddl, err := db.Dialect().Expand(`CREATE TABLE types (
 			id {{bigint}} PRIMARY KEY, b {{bytes}} NOT NULL, f {{bool}} NOT NULL, s {{text}} NOT NULL)`)

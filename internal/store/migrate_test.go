@@ -38,7 +38,7 @@ func applications(t *testing.T, db *DB) (a, b int) {
 
 func TestMigrateAppliesOnce(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		dsn := e.newDSN(t)
+		dsn := e.NewDSN(t)
 		db := open(t, dsn, Options{Migrations: []fs.FS{counterMigrations()}})
 		ctx := testCtx(t)
 		if v, err := db.SchemaVersion(ctx); err != nil || v != 0 {
@@ -85,7 +85,7 @@ func TestMigrateAppliesOnce(t *testing.T) {
 // handles — and checks that every migration was applied exactly once.
 func TestMigrateConcurrent(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		dsn := e.newDSN(t)
+		dsn := e.NewDSN(t)
 		opts := Options{Migrations: []fs.FS{counterMigrations()}, MigrationPoll: 20 * time.Millisecond}
 		dbs := []*DB{open(t, dsn, opts), open(t, dsn, opts)}
 		ctx := testCtx(t)
@@ -111,7 +111,7 @@ func TestMigrateConcurrent(t *testing.T) {
 // goroutines: the in-transaction check must still apply it once.
 func TestApplyIsIdempotent(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		db := open(t, e.newDSN(t), Options{Migrations: []fs.FS{counterMigrations()}})
+		db := open(t, e.NewDSN(t), Options{Migrations: []fs.FS{counterMigrations()}})
 		ctx := testCtx(t)
 		if err := db.bootstrap(ctx); err != nil {
 			t.Fatal(err)
@@ -139,7 +139,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 
 func TestMigrateWaitsForLiveLock(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		db := open(t, e.newDSN(t), Options{MigrationPoll: 20 * time.Millisecond})
+		db := open(t, e.NewDSN(t), Options{MigrationPoll: 20 * time.Millisecond})
 		ctx := testCtx(t)
 		if err := db.bootstrap(ctx); err != nil {
 			t.Fatal(err)
@@ -170,7 +170,7 @@ func TestMigrateWaitsForLiveLock(t *testing.T) {
 
 func TestMigrateTakesOverExpiredLock(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		db := open(t, e.newDSN(t), Options{MigrationPoll: 20 * time.Millisecond})
+		db := open(t, e.NewDSN(t), Options{MigrationPoll: 20 * time.Millisecond})
 		ctx := testCtx(t)
 		if err := db.bootstrap(ctx); err != nil {
 			t.Fatal(err)
@@ -215,7 +215,7 @@ func TestMigrationsAreChecked(t *testing.T) {
 
 func TestMigrationRenamedIsRefused(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		dsn := e.newDSN(t)
+		dsn := e.NewDSN(t)
 		ctx := testCtx(t)
 		a := open(t, dsn, Options{Migrations: []fs.FS{fstest.MapFS{"0700_first.sql": {Data: []byte("SELECT 1")}}}})
 		if err := a.Migrate(ctx); err != nil {

@@ -2,11 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
+	"github.com/axon-hs/axon/internal/testenv"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,71 +10,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for the test admin connection
 )
 
-// engine is a database the tests run against: SQLite always, PostgreSQL
-// (or CockroachDB) when AXON_TEST_POSTGRES holds a URL.
-type engine struct {
-	name string
-	// skip, when set, says why this engine is not available.
-	skip string
-	// newDSN returns the DSN of a fresh, empty database for one test.
-	newDSN func(t *testing.T) string
-}
-
-func engines(t *testing.T) []engine {
-	es := []engine{{name: "sqlite", newDSN: func(t *testing.T) string {
-		return filepath.Join(t.TempDir(), "axon.db")
-	}}}
-	if u := os.Getenv("AXON_TEST_POSTGRES"); u != "" {
-		es = append(es, engine{name: "postgres", newDSN: func(t *testing.T) string { return postgresDSN(t, u) }})
-	} else {
-		es = append(es, engine{name: "postgres",
-			skip: "AXON_TEST_POSTGRES is not set: set it to a postgres:// URL (PostgreSQL or CockroachDB) to run this test there"})
-	}
-	return es
-}
-
-// postgresDSN creates a schema of its own for the test, dropped at cleanup,
-// and returns base with search_path pointing at it.
-func postgresDSN(t *testing.T, base string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "axon_test_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create test schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+type engine = testenv.Engine
 
 // forEachEngine runs f as a subtest on every engine.
-func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) {
-	for _, e := range engines(t) {
-		t.Run(e.name, func(t *testing.T) {
-			if e.skip != "" {
-				t.Skip(e.skip)
-			}
-			f(t, e)
-		})
-	}
-}
+func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) { testenv.ForEachEngine(t, f) }
 
 func open(t *testing.T, dsn string, opts Options) *DB {
 	t.Helper()
@@ -99,7 +34,7 @@ func open(t *testing.T, dsn string, opts Options) *DB {
 // openMigrated opens a fresh database of engine e with all migrations applied.
 func openMigrated(t *testing.T, e engine, opts Options) *DB {
 	t.Helper()
-	db := open(t, e.newDSN(t), opts)
+	db := open(t, e.NewDSN(t), opts)
 	if err := db.Migrate(testCtx(t)); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
@@ -114,14 +49,14 @@ func testCtx(t *testing.T) context.Context {
 
 func TestOpenKind(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
-		db := open(t, e.newDSN(t), Options{})
+		db := open(t, e.NewDSN(t), Options{})
 		switch db.Kind() {
 		case KindSQLite, KindPostgres, KindCockroach:
 		default:
 			t.Fatalf("Kind = %q", db.Kind())
 		}
-		if (db.Kind() == KindSQLite) != (e.name == "sqlite") {
-			t.Fatalf("engine %s opened as %s", e.name, db.Kind())
+		if (db.Kind() == KindSQLite) != (e.Name == "sqlite") {
+			t.Fatalf("engine %s opened as %s", e.Name, db.Kind())
 		}
 		if err := db.Ping(testCtx(t)); err != nil {
 			t.Fatalf("Ping: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/axon-hs/axon/internal/testenv"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -219,16 +220,16 @@ func TestSQLiteBusyRetry(t *testing.T) {
 // transactions read the same rows, then each writes one. SERIALIZABLE must
 // abort one with 40001, and Tx must retry it into a consistent result.
 func TestPostgresSerializationRetry(t *testing.T) {
-	for _, e := range engines(t) {
-		if e.name == "sqlite" {
+	for _, e := range testenv.Engines() {
+		if e.Name == "sqlite" {
 			continue // SQLite serialises writers up front; there is no race to lose
 		}
-		t.Run(e.name, func(t *testing.T) {
-			if e.skip != "" {
-				t.Skip(e.skip)
+		t.Run(e.Name, func(t *testing.T) {
+			if e.Skip != "" {
+				t.Skip(e.Skip)
 			}
 			var retries atomic.Int64
-			db := open(t, e.newDSN(t), Options{OnRetry: func() { retries.Add(1) }})
+			db := open(t, e.NewDSN(t), Options{OnRetry: func() { retries.Add(1) }})
 			ctx := testCtx(t)
 			if _, err := db.Exec(ctx, "CREATE TABLE account (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)"); err != nil {
 				t.Fatal(err)

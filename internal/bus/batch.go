@@ -1,0 +1,185 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// AllPartitions, given as the partition to ConsumeBatch, consumes every
+// partition of the stream through one consumer: one total order, the
+// stream's, for readers such as the sync indexer.
+const AllPartitions = -1
+
+// BatchHandler processes a batch of messages in stream order. It returns
+// nil when every message is dealt with (including messages it decided to
+// refuse: those are the handler's business, for example an error reply
+// to the writer). An error means "nothing in this batch may be considered
+// done" — the database or NATS is unreachable — and the same batch is
+// handed again after a backoff.
+type BatchHandler func(ctx context.Context, msgs []Msg) error
+
+// ConsumeBatch runs the durable pull consumer named durable on one
+// partition of s (or on all of them, with AllPartitions) and calls h with
+// batches of up to maxBatch messages in stream order: it waits for one
+// message, then takes whatever else is already waiting, so a lone message
+// is handled at once and a burst is handled in big batches.
+//
+// Unlike Consume, a failing batch is not NAKed for a later redelivery
+// (which could reorder it behind newer messages): it is retried in
+// process, with exponential backoff between RetryBase and RetryMax, while
+// the messages' ack deadlines are extended, until it succeeds or ctx is
+// cancelled. On cancellation the unfinished batch is NAKed at once so the
+// next owner of the partition gets it first. A partition whose database is
+// down therefore waits rather than skipping messages; poison messages are
+// the handler's to refuse.
+//
+// It blocks until ctx is cancelled and then drains as Consume does.
+func (b *Bus) ConsumeBatch(ctx context.Context, s Stream, partition int, durable string, maxBatch int, h BatchHandler, o ConsumeOptions) error {
+	if s.SubjectPrefix() == "" {
+		return fmt.Errorf("bus: consume: unknown stream %q", s)
+	}
+	filter := s.SubjectPrefix() + ".*"
+	if partition != AllPartitions {
+		if partition < 0 || partition >= b.streams.Partitions {
+			return fmt.Errorf("bus: consume: partition %d out of range [0, %d)", partition, b.streams.Partitions)
+		}
+		filter = s.Subject(partition)
+	}
+	if durable == "" {
+		return errors.New("bus: consume: empty durable name")
+	}
+	if maxBatch < 1 || maxBatch > 10000 {
+		return fmt.Errorf("bus: consume: batch size %d out of range [1, 10000]", maxBatch)
+	}
+	o = o.withDefaults(b)
+	log := o.Logger.With("stream", string(s), "filter", filter, "durable", durable)
+	cfg := jetstream.ConsumerConfig{
+		Durable:       durable,
+		FilterSubject: filter,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       o.HandlerTimeout + 5*time.Second,
+		MaxDeliver:    -1,
+		MaxAckPending: maxBatch,
+		MaxWaiting:    16,
+	}
+	retry := backoff(100*time.Millisecond, 5*time.Second)
+	var cons jetstream.Consumer
+	failures := 0
+	for ctx.Err() == nil {
+		if cons == nil {
+			c, err := b.js.CreateOrUpdateConsumer(ctx, string(s), cfg)
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				log.Warn("bus: create consumer failed", "err", err)
+				sleep(ctx, retry(failures))
+				failures++
+				continue
+			}
+			cons = c
+		}
+		msgs, err := fetchBatch(cons, maxBatch, o.PollWait)
+		if len(msgs) > 0 {
+			b.handleBatch(ctx, msgs, h, o, log)
+		}
+		switch {
+		case err == nil, ctx.Err() != nil, errors.Is(err, jetstream.ErrNoHeartbeat):
+			failures = 0
+		default:
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+				cons = nil
+			}
+			log.Warn("bus: fetch failed", "err", err)
+			sleep(ctx, retry(failures))
+			failures++
+		}
+	}
+	return nil
+}
+
+// fetchBatch waits up to wait for one message, then takes up to max-1 more
+// that are already available.
+func fetchBatch(cons jetstream.Consumer, max int, wait time.Duration) ([]jetstream.Msg, error) {
+	first, err := cons.Fetch(1, jetstream.FetchMaxWait(wait))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range first.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := first.Error(); err != nil || len(msgs) == 0 || max == 1 {
+		return msgs, err
+	}
+	rest, err := cons.FetchNoWait(max - 1)
+	if err != nil {
+		return msgs, nil // the first message is still worth handling
+	}
+	for m := range rest.Messages() {
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+func (b *Bus) handleBatch(ctx context.Context, jms []jetstream.Msg, h BatchHandler, o ConsumeOptions, log *slog.Logger) {
+	msgs := make([]Msg, 0, len(jms))
+	for _, jm := range jms {
+		md, err := jm.Metadata()
+		if err != nil {
+			log.Error("bus: message without metadata", "err", err)
+			_ = jm.Term()
+			continue
+		}
+		msgs = append(msgs, Msg{
+			Subject:      jm.Subject(),
+			Data:         jm.Data(),
+			StreamSeq:    md.Sequence.Stream,
+			NumDelivered: md.NumDelivered,
+			MsgID:        jm.Headers().Get(jetstream.MsgIDHeader),
+			Timestamp:    md.Timestamp,
+		})
+	}
+	delay := backoff(o.RetryBase, o.RetryMax)
+	for attempt := 0; ; attempt++ {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.HandlerTimeout)
+		herr := h(hctx, msgs)
+		cancel()
+		if herr == nil {
+			break
+		}
+		log.Warn("bus: batch handler failed, will retry", "messages", len(msgs),
+			"first_stream_seq", msgs[0].StreamSeq, "attempt", attempt+1, "err", herr)
+		sleep(ctx, delay(attempt))
+		if ctx.Err() != nil {
+			for _, jm := range jms {
+				_ = jm.Nak()
+			}
+			return
+		}
+		for _, jm := range jms {
+			_ = jm.InProgress()
+		}
+	}
+	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer acancel()
+	// Ack in order; the last one waits for the server's confirmation so
+	// that a batch is known to be done before the next is fetched.
+	for i, jm := range jms {
+		var err error
+		if i == len(jms)-1 {
+			err = jm.DoubleAck(actx)
+		} else {
+			err = jm.Ack()
+		}
+		if err != nil {
+			log.Warn("bus: ack failed", "err", err)
+		}
+	}
+}
