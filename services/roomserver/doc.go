@@ -1,0 +1,60 @@
+// Package roomserver is the room role: the owner of a room partition
+// builds, authorises and persists every event of the partition's rooms,
+// and relays committed events to the ROOM_EVENTS stream. It also offers
+// the writers' side (Submitter) and a read-only view of its tables
+// (Reader) to the client and sync roles.
+//
+// # The write path
+//
+// A writer publishes an Input (input.go; a wire contract) to the room's
+// ROOM_INPUT partition and waits on a core NATS reply subject. The
+// partition's owner consumes inputs in batches, in stream order. For each
+// input it completes the templates against its in-memory copy of the
+// room's head (prev_events = the forward extremities, auth_events by the
+// auth events selection, depth, hashes and this server's signature),
+// applies the authorisation rules of the room version against the current
+// state, and stages the result. An input is atomic: when one of its events
+// is refused, the input's staged changes are undone and the writer gets
+// the Matrix error; other inputs of the batch are unaffected.
+//
+// The batch is then persisted in one transaction per batch: every touched
+// room's head is advanced with a compare-and-set on rooms.head_seq (the
+// value this worker last committed), the events, the state history, the
+// memberships, the client transaction IDs and one outbox row per event are
+// written together. Only then are the writers answered.
+//
+// # Correctness does not depend on ownership
+//
+// Two workers that both believe they own a partition (a paused process, an
+// expired lease) cannot corrupt a room: the loser's compare-and-set fails,
+// its cached heads are dropped, and the batch is re-run against the fresh
+// head from the database (bus.ConsumeBatch retries it). Client
+// transaction IDs are looked up in the database and are a primary key, so
+// a send retried on another worker yields the same event ID.
+//
+// # The outbox relay
+//
+// Right after a commit the worker publishes the batch's events to
+// ROOM_EVENTS (message ID = event ID, so repeats are stored once) and the
+// next transaction deletes their outbox rows. A new owner of a partition
+// first publishes any leftover rows, in room order, before consuming
+// input, so each room's events reach ROOM_EVENTS in persistence order.
+// While publishing fails the partition waits rather than letting a later
+// event overtake an earlier one.
+//
+// # State
+//
+// The room's history here is linear: events built by this server extend
+// the single forward extremity. state_history records, in room_seq terms,
+// when each event was part of the current state, so the state at any point
+// of the room (for /sync, /messages, /context) is one query. Federation
+// (issue #4) brings forks, state resolution and outliers into the same
+// tables.
+//
+// # What it must never do
+//
+// Write room tables outside the partition owner's transaction; answer a
+// writer before the commit; publish an event to ROOM_EVENTS before an
+// earlier event of its room; keep anything in memory that the database
+// could not rebuild (the room cache is bounded and disposable).
+package roomserver

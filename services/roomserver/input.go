@@ -1,0 +1,91 @@
+package roomserver
+
+import (
+	"encoding/json"
+)
+
+// Input is one message of the ROOM_INPUT stream: a write to one room. It is
+// a wire contract between the writing roles (client, federation) and the
+// room role; add fields, never change their meaning.
+//
+// An Input is atomic: the room role persists all of its events or none.
+type Input struct {
+	// RoomID is the room written to; it decides the partition.
+	RoomID string `json:"room_id"`
+	// ReplyTo is the core NATS subject the room role sends the Result to.
+	// Empty when the writer does not wait.
+	ReplyTo string `json:"reply_to,omitempty"`
+	// Create, when set, creates the room: it is the complete, signed
+	// m.room.create PDU, built by the writer (the room ID of room version
+	// 12 derives from it). Events then follow it in the new room.
+	Create json.RawMessage `json:"create,omitempty"`
+	// RoomVersion is the room version of Create.
+	RoomVersion string `json:"room_version,omitempty"`
+	// Events are the events to build, authorise and persist, in order.
+	Events []Template `json:"events,omitempty"`
+}
+
+// Template is an event the room role completes (prev_events, auth_events,
+// depth, hashes, signature) against the room's current state.
+type Template struct {
+	Type     string          `json:"type"`
+	StateKey *string         `json:"state_key,omitempty"`
+	Sender   string          `json:"sender"`
+	Content  json.RawMessage `json:"content"`
+	// Redacts is the event an m.room.redaction redacts.
+	Redacts string `json:"redacts,omitempty"`
+	// Txn, when set, makes the template idempotent: a second template with
+	// the same sender, device and transaction ID yields the first one's
+	// event ID and persists nothing.
+	Txn *Txn `json:"txn,omitempty"`
+	// Unchanged skips a state event whose content equals the current
+	// state's (profile propagation into member events, for example) and
+	// answers with the current event's ID.
+	SkipIfUnchanged bool `json:"skip_if_unchanged,omitempty"`
+}
+
+// Txn is a client transaction: the spec scopes transaction IDs to the
+// device (the access token's device).
+type Txn struct {
+	DeviceID string `json:"device_id"`
+	TxnID    string `json:"txn_id"`
+}
+
+// Result is the room role's answer to an Input, sent to Input.ReplyTo once
+// the events are committed (or refused).
+type Result struct {
+	RoomID   string   `json:"room_id,omitempty"`
+	EventIDs []string `json:"event_ids,omitempty"`
+	Error    *Failure `json:"error,omitempty"`
+}
+
+// Failure is a refused Input. Code is a Matrix error code (M_FORBIDDEN for
+// an event that the authorisation rules reject, M_BAD_JSON for a malformed
+// one, M_NOT_FOUND for an unknown room, …).
+type Failure struct {
+	Code    string `json:"errcode"`
+	Message string `json:"error"`
+}
+
+// Output is one message of the ROOM_EVENTS stream: a committed event, in
+// the room's persistence order. It is a wire contract too.
+type Output struct {
+	RoomID      string `json:"room_id"`
+	RoomVersion string `json:"room_version"`
+	RoomSeq     int64  `json:"room_seq"`
+	EventID     string `json:"event_id"`
+	// PDU is the canonical JSON of the event as persisted.
+	PDU json.RawMessage `json:"pdu"`
+	// Rejected events are stored (so that events citing them can be
+	// processed) but never shown to clients.
+	Rejected bool `json:"rejected,omitempty"`
+	// StateChanged is true when the event became part of the room's
+	// current state.
+	StateChanged bool `json:"state_changed,omitempty"`
+	// Redacts is set when this event is a redaction that was applied.
+	Redacts string `json:"redacts,omitempty"`
+	// TxnID and DeviceID echo a client transaction so that the sender's
+	// device sees unsigned.transaction_id in its /sync.
+	TxnID    string `json:"txn_id,omitempty"`
+	DeviceID string `json:"device_id,omitempty"`
+}

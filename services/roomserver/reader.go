@@ -1,0 +1,234 @@
+package roomserver
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/matrix/event"
+	"github.com/axon-hs/axon/matrix/roomversion"
+)
+
+// Reader answers read-only questions about rooms from the room role's
+// tables, for the client and sync roles. It never writes: every change to
+// a room goes through ROOM_INPUT.
+type Reader struct {
+	db *store.DB
+}
+
+// NewReader returns a Reader over db.
+func NewReader(db *store.DB) *Reader { return &Reader{db: db} }
+
+// ErrNotFound means the room or event is not known here.
+var ErrNotFound = errors.New("roomserver: not found")
+
+// RoomInfo is a room's version and head.
+type RoomInfo struct {
+	ID      string
+	Version *roomversion.Version
+	HeadSeq int64
+}
+
+// Room returns the room's version and head.
+func (rd *Reader) Room(ctx context.Context, roomID string) (RoomInfo, error) {
+	var vid string
+	info := RoomInfo{ID: roomID}
+	err := rd.db.QueryRow(ctx, `SELECT room_version, head_seq FROM rooms WHERE room_id = $1`, roomID).Scan(&vid, &info.HeadSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return info, ErrNotFound
+	}
+	if err != nil {
+		return info, err
+	}
+	v, ok := roomversion.Lookup(vid)
+	if !ok {
+		return info, fmt.Errorf("roomserver: room %s has unknown version %q", roomID, vid)
+	}
+	info.Version = v
+	return info, nil
+}
+
+// StoredEvent is an event as stored, with its position in the room.
+type StoredEvent struct {
+	*event.Event
+	RoomSeq    int64
+	RedactedBy string
+}
+
+// Event returns one event of the room.
+func (rd *Reader) Event(ctx context.Context, v *roomversion.Version, eventID string) (*StoredEvent, error) {
+	var pdu []byte
+	var redactedBy sql.NullString
+	var seq int64
+	err := rd.db.QueryRow(ctx, `SELECT pdu, room_seq, redacted_by FROM events WHERE event_id = $1 AND NOT rejected`, eventID).
+		Scan(&pdu, &seq, &redactedBy)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	ev, err := event.Parse(v, pdu)
+	if err != nil {
+		return nil, fmt.Errorf("roomserver: stored event %s does not parse: %w", eventID, err)
+	}
+	return &StoredEvent{Event: ev, RoomSeq: seq, RedactedBy: redactedBy.String}, nil
+}
+
+// Events returns the room's events with room_seq in [from, to], in room
+// order, at most limit of them, from the oldest (or from the newest when
+// backwards).
+func (rd *Reader) Events(ctx context.Context, v *roomversion.Version, roomID string, from, to int64, limit int, backwards bool) ([]*StoredEvent, error) {
+	order := "ASC"
+	if backwards {
+		order = "DESC"
+	}
+	rows, err := rd.db.Query(ctx, `SELECT pdu, room_seq, redacted_by FROM events
+		WHERE room_id = $1 AND room_seq >= $2 AND room_seq <= $3 AND NOT rejected
+		ORDER BY room_seq `+order+` LIMIT $4`, roomID, from, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanEvents(rows, v)
+}
+
+func scanEvents(rows *store.Rows, v *roomversion.Version) ([]*StoredEvent, error) {
+	defer rows.Close()
+	var out []*StoredEvent
+	for rows.Next() {
+		var pdu []byte
+		var redactedBy sql.NullString
+		var seq int64
+		if err := rows.Scan(&pdu, &seq, &redactedBy); err != nil {
+			return nil, err
+		}
+		ev, err := event.Parse(v, pdu)
+		if err != nil {
+			return nil, fmt.Errorf("roomserver: stored event does not parse: %w", err)
+		}
+		out = append(out, &StoredEvent{Event: ev, RoomSeq: seq, RedactedBy: redactedBy.String})
+	}
+	return out, rows.Err()
+}
+
+// StateAt returns the room's state after the event at room_seq seq (the
+// current state for seq ≥ head). types, if not empty, restricts it to
+// those event types.
+func (rd *Reader) StateAt(ctx context.Context, v *roomversion.Version, roomID string, seq int64, types ...string) ([]*StoredEvent, error) {
+	q := `SELECT e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
+		WHERE s.room_id = $1 AND s.from_seq <= $2 AND (s.to_seq IS NULL OR s.to_seq > $2)`
+	args := []any{roomID, seq}
+	if len(types) > 0 {
+		ph := make([]string, len(types))
+		for i, t := range types {
+			args = append(args, t)
+			ph[i] = fmt.Sprintf("$%d", len(args))
+		}
+		q += ` AND s.type IN (` + strings.Join(ph, ",") + `)`
+	}
+	rows, err := rd.db.Query(ctx, q+` ORDER BY s.type, s.state_key`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanEvents(rows, v)
+}
+
+// StateEvent returns one piece of the room's state after room_seq seq.
+func (rd *Reader) StateEvent(ctx context.Context, v *roomversion.Version, roomID string, seq int64, eventType, stateKey string) (*StoredEvent, error) {
+	rows, err := rd.db.Query(ctx, `SELECT e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
+		WHERE s.room_id = $1 AND s.type = $2 AND s.state_key = $3 AND s.from_seq <= $4 AND (s.to_seq IS NULL OR s.to_seq > $4)`,
+		roomID, eventType, stateKey, seq)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := scanEvents(rows, v)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 {
+		return nil, ErrNotFound
+	}
+	return evs[0], nil
+}
+
+// StateChangedBetween returns the state after room_seq to restricted to
+// the (type, state_key) pairs that changed in (from, to].
+func (rd *Reader) StateChangedBetween(ctx context.Context, v *roomversion.Version, roomID string, from, to int64) ([]*StoredEvent, error) {
+	rows, err := rd.db.Query(ctx, `SELECT e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
+		WHERE s.room_id = $1 AND s.from_seq <= $3 AND (s.to_seq IS NULL OR s.to_seq > $3)
+		AND EXISTS (SELECT 1 FROM state_history c WHERE c.room_id = s.room_id AND c.type = s.type
+			AND c.state_key = s.state_key AND c.from_seq > $2 AND c.from_seq <= $3)
+		ORDER BY s.type, s.state_key`, roomID, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return scanEvents(rows, v)
+}
+
+// Membership is a user's current membership of a room.
+type Membership struct {
+	RoomID     string
+	UserID     string
+	Membership string
+	EventID    string
+	RoomSeq    int64
+}
+
+// MembershipOf returns the user's current membership of the room ("" when
+// there is none).
+func (rd *Reader) MembershipOf(ctx context.Context, roomID, userID string) (Membership, error) {
+	m := Membership{RoomID: roomID, UserID: userID}
+	err := rd.db.QueryRow(ctx, `SELECT membership, event_id, room_seq FROM memberships WHERE user_id = $1 AND room_id = $2`,
+		userID, roomID).Scan(&m.Membership, &m.EventID, &m.RoomSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return m, nil
+	}
+	return m, err
+}
+
+// RoomsOf lists the user's current memberships with the given membership
+// ("join", "invite", …).
+func (rd *Reader) RoomsOf(ctx context.Context, userID, membership string) ([]string, error) {
+	rows, err := rd.db.Query(ctx, `SELECT room_id FROM memberships WHERE user_id = $1 AND membership = $2 ORDER BY room_id`, userID, membership)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Members lists the room's current memberships, optionally only those
+// with the given membership.
+func (rd *Reader) Members(ctx context.Context, roomID, membership string) ([]Membership, error) {
+	q := `SELECT user_id, membership, event_id, room_seq FROM memberships WHERE room_id = $1`
+	args := []any{roomID}
+	if membership != "" {
+		q += ` AND membership = $2`
+		args = append(args, membership)
+	}
+	rows, err := rd.db.Query(ctx, q+` ORDER BY user_id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Membership
+	for rows.Next() {
+		m := Membership{RoomID: roomID}
+		if err := rows.Scan(&m.UserID, &m.Membership, &m.EventID, &m.RoomSeq); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

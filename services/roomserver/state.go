@@ -1,0 +1,163 @@
+package roomserver
+
+import (
+	"container/list"
+	"slices"
+	"sync"
+
+	"github.com/axon-hs/axon/matrix/auth"
+	"github.com/axon-hs/axon/matrix/event"
+	"github.com/axon-hs/axon/matrix/roomversion"
+)
+
+// room is the partition owner's in-memory copy of a room's head: its
+// current state, forward extremities and head sequence. The database is
+// the truth; this is a cache that a failed compare-and-set discards.
+type room struct {
+	id          string
+	version     *roomversion.Version
+	state       map[auth.StateKey]*event.Event
+	extremities []*event.Event // forward extremities
+	extremDepth int64          // max depth among the extremities
+	headSeq     int64
+	// committedSeq is headSeq as last committed; the difference is the
+	// events staged in the current batch.
+	committedSeq int64
+	// undo holds the changes of the Input being applied, newest last.
+	undo []undoEntry
+}
+
+type undoEntry struct {
+	key         auth.StateKey
+	prev        *event.Event
+	stateChange bool
+	extremities []*event.Event
+	extremDepth int64
+	headSeq     int64
+}
+
+// Get implements auth.State.
+func (r *room) Get(eventType, stateKey string) *event.Event {
+	return r.state[auth.StateKey{Type: eventType, StateKey: stateKey}]
+}
+
+var _ auth.State = (*room)(nil)
+
+// apply advances the head past ev, which is accepted, and makes it current
+// state if it is a state event. It records how to undo the change.
+func (r *room) apply(ev *event.Event) {
+	u := undoEntry{extremities: r.extremities, extremDepth: r.extremDepth, headSeq: r.headSeq}
+	if sk, ok := ev.StateKey(); ok {
+		u.key = auth.StateKey{Type: ev.Type(), StateKey: sk}
+		u.prev = r.state[u.key]
+		u.stateChange = true
+		r.state[u.key] = ev
+	}
+	r.undo = append(r.undo, u)
+	r.extremities = []*event.Event{ev}
+	r.extremDepth = ev.Depth()
+	r.headSeq++
+}
+
+// rollback undoes every change since the last mark.
+func (r *room) rollback() {
+	for i := len(r.undo) - 1; i >= 0; i-- {
+		u := r.undo[i]
+		if u.stateChange {
+			if u.prev == nil {
+				delete(r.state, u.key)
+			} else {
+				r.state[u.key] = u.prev
+			}
+		}
+		r.extremities, r.extremDepth, r.headSeq = u.extremities, u.extremDepth, u.headSeq
+	}
+	r.undo = r.undo[:0]
+}
+
+// mark forgets the undo log: the changes so far are kept.
+func (r *room) mark() { r.undo = r.undo[:0] }
+
+// cache is a bounded LRU of rooms. It is used by one partition worker at a
+// time per room, but partitions share it, so it is locked.
+type cache struct {
+	mu    sync.Mutex
+	max   int
+	items map[string]*list.Element
+	order *list.List // front = most recently used
+}
+
+func newCache(max int) *cache {
+	if max < 1 {
+		max = 1
+	}
+	return &cache{max: max, items: make(map[string]*list.Element), order: list.New()}
+}
+
+func (c *cache) get(roomID string) *room {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[roomID]; ok {
+		c.order.MoveToFront(e)
+		return e.Value.(*room)
+	}
+	return nil
+}
+
+func (c *cache) put(r *room) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[r.id]; ok {
+		e.Value = r
+		c.order.MoveToFront(e)
+		return
+	}
+	c.items[r.id] = c.order.PushFront(r)
+	for c.order.Len() > c.max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.items, last.Value.(*room).id)
+	}
+}
+
+func (c *cache) drop(roomIDs ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range roomIDs {
+		if e, ok := c.items[id]; ok {
+			c.order.Remove(e)
+			delete(c.items, id)
+		}
+	}
+}
+
+func (c *cache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
+}
+
+// stateKeysSorted returns the room's state keys in a stable order (for
+// tests and deterministic output).
+func (r *room) stateKeysSorted() []auth.StateKey {
+	keys := make([]auth.StateKey, 0, len(r.state))
+	for k := range r.state {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b auth.StateKey) int {
+		if a.Type != b.Type {
+			if a.Type < b.Type {
+				return -1
+			}
+			return 1
+		}
+		switch {
+		case a.StateKey < b.StateKey:
+			return -1
+		case a.StateKey > b.StateKey:
+			return 1
+		}
+		return 0
+	})
+	return keys
+}

@@ -1,0 +1,270 @@
+package roomserver
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/matrix/auth"
+	"github.com/axon-hs/axon/matrix/event"
+	"github.com/axon-hs/axon/matrix/roomversion"
+)
+
+// errConflict means the room's head moved under us: another writer (a
+// previous owner of the partition, a paused process) persisted events. The
+// batch is retried against the fresh head.
+var errConflict = errors.New("roomserver: room head moved (compare-and-set failed)")
+
+// errNoRoom means the room is not known to this server.
+var errNoRoom = errors.New("roomserver: unknown room")
+
+// loadRoom reads a room's head and current state from the database.
+func loadRoom(ctx context.Context, db *store.DB, roomID string) (*room, error) {
+	var versionID string
+	var extrem []byte
+	r := &room{id: roomID, state: make(map[auth.StateKey]*event.Event)}
+	err := db.QueryRow(ctx, `SELECT room_version, head_seq, depth, extremities FROM rooms WHERE room_id = $1`, roomID).
+		Scan(&versionID, &r.headSeq, &r.extremDepth, &extrem)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoRoom
+	}
+	if err != nil {
+		return nil, fmt.Errorf("roomserver: load room %s: %w", roomID, err)
+	}
+	v, ok := roomversion.Lookup(versionID)
+	if !ok {
+		return nil, fmt.Errorf("roomserver: room %s has unknown version %q", roomID, versionID)
+	}
+	r.version = v
+	r.committedSeq = r.headSeq
+	var extremIDs []string
+	if err := json.Unmarshal(extrem, &extremIDs); err != nil {
+		return nil, fmt.Errorf("roomserver: room %s extremities: %w", roomID, err)
+	}
+	if r.extremities, err = loadEvents(ctx, db, v, extremIDs); err != nil {
+		return nil, fmt.Errorf("roomserver: room %s extremities: %w", roomID, err)
+	}
+	rows, err := db.Query(ctx, `SELECT e.pdu FROM state_history s JOIN events e ON e.event_id = s.event_id
+		WHERE s.room_id = $1 AND s.to_seq IS NULL`, roomID)
+	if err != nil {
+		return nil, fmt.Errorf("roomserver: load state of %s: %w", roomID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pdu []byte
+		if err := rows.Scan(&pdu); err != nil {
+			return nil, err
+		}
+		ev, err := event.Parse(v, pdu)
+		if err != nil {
+			return nil, fmt.Errorf("roomserver: stored event of %s does not parse: %w", roomID, err)
+		}
+		sk, _ := ev.StateKey()
+		r.state[auth.StateKey{Type: ev.Type(), StateKey: sk}] = ev
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("roomserver: load state of %s: %w", roomID, err)
+	}
+	return r, nil
+}
+
+// loadEvents reads events by ID; missing IDs are left out.
+func loadEvents(ctx context.Context, db *store.DB, v *roomversion.Version, ids []string) ([]*event.Event, error) {
+	out := make([]*event.Event, 0, len(ids))
+	for _, id := range ids {
+		var pdu []byte
+		err := db.QueryRow(ctx, `SELECT pdu FROM events WHERE event_id = $1`, id).Scan(&pdu)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ev, err := event.Parse(v, pdu)
+		if err != nil {
+			return nil, fmt.Errorf("roomserver: stored event %s does not parse: %w", id, err)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// lookupTxn returns the event ID recorded for a client transaction, or "".
+func lookupTxn(ctx context.Context, db *store.DB, sender string, t *Txn) (string, error) {
+	var eventID string
+	err := db.QueryRow(ctx, `SELECT event_id FROM client_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`,
+		sender, t.DeviceID, t.TxnID).Scan(&eventID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return eventID, err
+}
+
+// persisted is one event to write in a batch.
+type persisted struct {
+	ev           *event.Event
+	roomSeq      int64
+	stateChanged bool
+	redacts      string // applied redaction target
+	txn          *Txn
+	out          []byte // the Output payload
+}
+
+// roomWrite is what a batch writes for one room.
+type roomWrite struct {
+	r       *room
+	create  bool
+	fromSeq int64 // committed head before the batch
+	events  []*persisted
+}
+
+// writeBatch persists the batch's rooms in one transaction, each guarded
+// by a compare-and-set of its head. It also deletes outbox rows already
+// published (done, by room: every row up to the seq).
+func writeBatch(ctx context.Context, db *store.DB, partition int, writes []*roomWrite, done map[string]int64, now int64) error {
+	return db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		for roomID, seq := range done {
+			if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE partition = $1 AND room_id = $2 AND room_seq <= $3`,
+				partition, roomID, seq); err != nil {
+				return err
+			}
+		}
+		for _, w := range writes {
+			if err := writeRoom(ctx, tx, partition, w, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, now int64) error {
+	r := w.r
+	ids := make([]string, len(r.extremities))
+	for i, e := range r.extremities {
+		ids[i] = e.ID()
+	}
+	extr, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	if w.create {
+		res, err := tx.Exec(ctx, `INSERT INTO rooms (room_id, room_version, head_seq, depth, extremities, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room_id) DO NOTHING`,
+			r.id, r.version.ID, r.headSeq, r.extremDepth, extr, now)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errConflict
+		}
+	} else {
+		res, err := tx.Exec(ctx, `UPDATE rooms SET head_seq = $1, depth = $2, extremities = $3
+			WHERE room_id = $4 AND head_seq = $5`, r.headSeq, r.extremDepth, extr, r.id, w.fromSeq)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return errConflict
+		}
+	}
+	for _, p := range w.events {
+		ev := p.ev
+		sk, isState := ev.StateKey()
+		var skArg any
+		if isState {
+			skArg = sk
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO events (event_id, room_id, room_seq, type, state_key, sender, origin_ts, pdu, rejected)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			ev.ID(), r.id, p.roomSeq, ev.Type(), skArg, ev.Sender(), ev.OriginServerTS(), ev.Canonical(), false); err != nil {
+			return err
+		}
+		if p.stateChanged {
+			if _, err := tx.Exec(ctx, `UPDATE state_history SET to_seq = $1
+				WHERE room_id = $2 AND type = $3 AND state_key = $4 AND to_seq IS NULL`,
+				p.roomSeq, r.id, ev.Type(), sk); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO state_history (room_id, type, state_key, from_seq, event_id)
+				VALUES ($1, $2, $3, $4, $5)`, r.id, ev.Type(), sk, p.roomSeq, ev.ID()); err != nil {
+				return err
+			}
+			if ev.Type() == "m.room.member" {
+				if _, err := tx.Exec(ctx, `INSERT INTO memberships (user_id, room_id, membership, event_id, room_seq)
+					VALUES ($1, $2, $3, $4, $5)
+					ON CONFLICT (user_id, room_id) DO UPDATE SET membership = excluded.membership,
+						event_id = excluded.event_id, room_seq = excluded.room_seq`,
+					sk, r.id, ev.Membership(), ev.ID(), p.roomSeq); err != nil {
+					return err
+				}
+			}
+		}
+		if p.redacts != "" {
+			if err := applyRedaction(ctx, tx, r.version, p.redacts, ev.ID()); err != nil {
+				return err
+			}
+		}
+		if p.txn != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO client_txns (user_id, device_id, txn_id, room_id, event_id, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6)`, ev.Sender(), p.txn.DeviceID, p.txn.TxnID, r.id, ev.ID(), now); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO outbox (partition, room_id, room_seq, payload, created_at)
+			VALUES ($1, $2, $3, $4, $5)`, partition, r.id, p.roomSeq, p.out, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyRedaction replaces the target's stored PDU by its redacted form.
+// The original content is gone from this server afterwards, which is what
+// a redaction asks for.
+func applyRedaction(ctx context.Context, tx *store.Tx, v *roomversion.Version, target, by string) error {
+	var pdu []byte
+	err := tx.QueryRow(ctx, `SELECT pdu FROM events WHERE event_id = $1`, target).Scan(&pdu)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // not here (yet): nothing to redact
+	}
+	if err != nil {
+		return err
+	}
+	ev, err := event.Parse(v, pdu)
+	if err != nil {
+		return fmt.Errorf("roomserver: stored event %s does not parse: %w", target, err)
+	}
+	_, err = tx.Exec(ctx, `UPDATE events SET pdu = $1, redacted_by = $2 WHERE event_id = $3 AND redacted_by IS NULL`,
+		ev.Redacted().Canonical(), by, target)
+	return err
+}
+
+// pendingOutbox returns the partition's unpublished outbox payloads in
+// room persistence order.
+func pendingOutbox(ctx context.Context, db *store.DB, partition int, limit int) ([]outboxRow, error) {
+	rows, err := db.Query(ctx, `SELECT room_id, room_seq, payload FROM outbox WHERE partition = $1
+		ORDER BY room_id, room_seq LIMIT $2`, partition, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []outboxRow
+	for rows.Next() {
+		var o outboxRow
+		if err := rows.Scan(&o.roomID, &o.roomSeq, &o.payload); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+type outboxRow struct {
+	roomID  string
+	roomSeq int64
+	payload []byte
+}
