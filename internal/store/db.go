@@ -30,6 +30,8 @@ type DB struct {
 	// read-only (query_only) connections, which WAL lets read concurrently
 	// with the writer; elsewhere it is w.
 	r *sql.DB
+	// ws and rs cache prepared statements of w and r.
+	ws, rs *stmtCache
 	// migrations are all known migrations, sorted by version.
 	migrations []Migration
 }
@@ -99,6 +101,8 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	sdb.SetConnMaxIdleTime(opts.ConnMaxIdleTime)
 
 	db := &DB{kind: KindPostgres, dialect: postgresDialect{}, opts: opts, w: sdb, r: sdb}
+	db.ws = newStmtCache(sdb)
+	db.rs = db.ws
 	var version string
 	if err := db.QueryRow(ctx, "SELECT version()").Scan(&version); err != nil {
 		_ = sdb.Close()
@@ -155,7 +159,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	r.SetMaxIdleConns(opts.MaxIdleConns)
 	r.SetConnMaxLifetime(opts.ConnMaxLifetime)
 	r.SetConnMaxIdleTime(opts.ConnMaxIdleTime)
-	db := &DB{kind: KindSQLite, dialect: sqliteDialect{}, opts: opts, w: w, r: r}
+	db := &DB{kind: KindSQLite, dialect: sqliteDialect{}, opts: opts, w: w, r: r, ws: newStmtCache(w), rs: newStmtCache(r)}
 	if err := db.Ping(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
@@ -188,6 +192,10 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes the pools. Statements in flight are not interrupted.
 func (db *DB) Close() error {
+	db.ws.close()
+	if db.rs != db.ws {
+		db.rs.close()
+	}
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
@@ -197,12 +205,18 @@ func (db *DB) Close() error {
 
 // Exec runs one writing statement outside an explicit transaction.
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := db.ws.get(ctx, query); st != nil {
+		return execOn(ctx, stmtRunner{st}, db.opts.StatementTimeout, query, args)
+	}
 	return execOn(ctx, db.w, db.opts.StatementTimeout, query, args)
 }
 
 // Query runs a reading statement. On SQLite it runs on a read-only
 // connection, so a write here fails: use Exec or Tx.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	if st := db.rs.get(ctx, query); st != nil {
+		return queryOn(ctx, stmtRunner{st}, db.opts.StatementTimeout, query, args)
+	}
 	return queryOn(ctx, db.r, db.opts.StatementTimeout, query, args)
 }
 

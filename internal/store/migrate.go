@@ -162,7 +162,7 @@ func (db *DB) bootstrap(ctx context.Context) error {
 
 func (db *DB) bootstrapOnce(ctx context.Context) error {
 	for _, q := range bootstrapSQL {
-		if _, err := db.Exec(ctx, q); err != nil {
+		if _, err := execOn(ctx, db.w, db.opts.StatementTimeout, q, nil); err != nil {
 			return err
 		}
 	}
@@ -194,11 +194,11 @@ func (db *DB) apply(ctx context.Context, m Migration) error {
 		}
 		if db.kind != KindSQLite {
 			// The session's statement_timeout is sized for requests, not DDL.
-			if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", d.Milliseconds())); err != nil {
+			if _, err := tx.execRaw(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", d.Milliseconds())); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, body); err != nil {
+		if _, err := tx.execRaw(ctx, body); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,

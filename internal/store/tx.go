@@ -13,18 +13,43 @@ import (
 // Tx is one attempt of a transaction run by DB.Tx. It is valid only inside
 // the function given to DB.Tx and must not be shared with other goroutines.
 type Tx struct {
-	tx *sql.Tx
-	d  time.Duration // statement timeout
+	tx    *sql.Tx
+	d     time.Duration // statement timeout
+	stmts *stmtCache
+}
+
+// prepared returns the transaction's copy of query's cached statement, or
+// nil.
+func (tx *Tx) prepared(ctx context.Context, query string) *sql.Stmt {
+	if tx.stmts == nil {
+		return nil
+	}
+	if st := tx.stmts.cached(query); st != nil {
+		return tx.tx.StmtContext(ctx, st)
+	}
+	return nil
 }
 
 // Exec runs a statement in the transaction.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := tx.prepared(ctx, query); st != nil {
+		return execOn(ctx, stmtRunner{st}, tx.d, query, args)
+	}
 	return execOn(ctx, tx.tx, tx.d, query, args)
+}
+
+// execRaw runs SQL that must not be prepared: migrations (several
+// statements in one string) and session settings.
+func (tx *Tx) execRaw(ctx context.Context, query string) (sql.Result, error) {
+	return execOn(ctx, tx.tx, tx.d, query, nil)
 }
 
 // Query runs a query in the transaction. Close the rows before the next
 // statement: one transaction is one connection.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	if st := tx.prepared(ctx, query); st != nil {
+		return queryOn(ctx, stmtRunner{st}, tx.d, query, args)
+	}
 	return queryOn(ctx, tx.tx, tx.d, query, args)
 }
 
@@ -104,7 +129,7 @@ func (db *DB) attempt(ctx context.Context, stmt time.Duration, fn func(context.C
 			_ = stx.Rollback() // also on panic; the panic goes on
 		}
 	}()
-	if err := fn(ctx, &Tx{tx: stx, d: stmt}); err != nil {
+	if err := fn(ctx, &Tx{tx: stx, d: stmt, stmts: db.ws}); err != nil {
 		return err
 	}
 	committed = true // Commit ends the transaction whether it succeeds or not
@@ -120,7 +145,7 @@ func (db *DB) cockroachTx(ctx context.Context, stmt time.Duration, fn func(conte
 				db.opts.OnRetry()
 			}
 			attempt++
-			return fn(ctx, &Tx{tx: stx, d: stmt})
+			return fn(ctx, &Tx{tx: stx, d: stmt, stmts: db.ws})
 		})
 	if IsRetryable(err) {
 		return fmt.Errorf("%w: %w", ErrTooManyRetries, err)
