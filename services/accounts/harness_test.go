@@ -1,0 +1,344 @@
+package accounts
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for the test admin connection
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/matrix/id"
+)
+
+const testServer = id.ServerName("test.example")
+
+// engine is a database the tests run against: SQLite always, PostgreSQL
+// (or CockroachDB) when AXON_TEST_POSTGRES holds a URL.
+type engine struct {
+	name   string
+	skip   string
+	newDSN func(t *testing.T) string
+}
+
+func engines() []engine {
+	es := []engine{{name: "sqlite", newDSN: func(t *testing.T) string {
+		return filepath.Join(t.TempDir(), "axon.db")
+	}}}
+	if u := os.Getenv("AXON_TEST_POSTGRES"); u != "" {
+		es = append(es, engine{name: "postgres", newDSN: func(t *testing.T) string { return postgresDSN(t, u) }})
+	} else {
+		es = append(es, engine{name: "postgres", skip: "AXON_TEST_POSTGRES is not set"})
+	}
+	return es
+}
+
+// postgresDSN creates a schema of its own for the test, dropped at cleanup,
+// and returns base with search_path pointing at it.
+func postgresDSN(t *testing.T, base string) string {
+	t.Helper()
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Close() })
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "axon_accounts_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create test schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop test schema: %v", err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// forEachEngine runs f as a subtest on every engine.
+func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) {
+	t.Helper()
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			if e.skip != "" {
+				t.Skip(e.skip)
+			}
+			f(t, e)
+		})
+	}
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type profileCall struct {
+	userID              id.UserID
+	displayName, avatar string
+}
+
+// harness is one Service over a fresh database, served over HTTP like a
+// client sees it, with recording hooks.
+type harness struct {
+	t     *testing.T
+	db    *store.DB
+	svc   *Service
+	srv   *httptest.Server
+	clock *fakeClock
+	cfg   Config
+
+	mu             sync.Mutex
+	profileCalls   []profileCall
+	deactivated    []id.UserID
+	devicesDeleted map[id.UserID][]string
+}
+
+func openDB(t *testing.T, e engine) *store.DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := store.Open(ctx, e.newDSN(t), store.Options{Migrations: []fs.FS{Migrations()}})
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+func newHarness(t *testing.T, e engine, mutate func(*Config)) *harness {
+	t.Helper()
+	return newHarnessOn(t, openDB(t, e), &fakeClock{now: time.UnixMilli(1_700_000_000_000)}, mutate)
+}
+
+// newHarnessOn serves another Service on db: a second worker.
+func newHarnessOn(t *testing.T, db *store.DB, clock *fakeClock, mutate func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, db: db, clock: clock, devicesDeleted: map[id.UserID][]string{}}
+	h.cfg = Config{
+		ServerName:   testServer,
+		Registration: RegistrationOpen,
+		BcryptCost:   bcrypt.MinCost,
+		Now:          clock.Now,
+		OnProfileChange: func(_ context.Context, u id.UserID, dn, av string) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.profileCalls = append(h.profileCalls, profileCall{u, dn, av})
+			return nil
+		},
+		OnDeactivate: func(_ context.Context, u id.UserID) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.deactivated = append(h.deactivated, u)
+			return nil
+		},
+		OnDevicesDeleted: func(_ context.Context, u id.UserID, ds []string) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.devicesDeleted[u] = append(h.devicesDeleted[u], ds...)
+			return nil
+		},
+	}
+	if mutate != nil {
+		mutate(&h.cfg)
+	}
+	svc, err := New(db, h.cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	h.svc = svc
+	mux := http.NewServeMux()
+	svc.Routes(mux)
+	h.srv = httptest.NewServer(httpx.WrapMux(mux))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *harness) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	h.t.Cleanup(cancel)
+	return ctx
+}
+
+// resp is a decoded response.
+type resp struct {
+	status int
+	body   map[string]any
+}
+
+func (r resp) str(k string) string { s, _ := r.body[k].(string); return s }
+
+func (r resp) errcode() string { return r.str("errcode") }
+
+// do sends a request: body nil sends none, a string is sent as it is,
+// anything else as JSON. token "" sends no Authorization header.
+func (h *harness) do(method, path, token string, body any) resp {
+	h.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		enc, err := json.Marshal(b)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rd = bytes.NewReader(enc)
+	}
+	req, err := http.NewRequestWithContext(h.ctx(), method, h.srv.URL+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := h.srv.Client().Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	return decodeResp(h.t, res)
+}
+
+func decodeResp(t *testing.T, res *http.Response) resp {
+	t.Helper()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := resp{status: res.StatusCode}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.body); err != nil {
+			t.Fatalf("%s %s: response is not a JSON object: %q", res.Request.Method, res.Request.URL.Path, raw)
+		}
+	}
+	return out
+}
+
+// expect fails the test unless r has the status and (if not "") errcode.
+func (h *harness) expect(r resp, status int, errcode string) {
+	h.t.Helper()
+	if r.status != status || r.errcode() != errcode {
+		h.t.Fatalf("got %d %v, want %d %q", r.status, r.body, status, errcode)
+	}
+}
+
+const v3 = "/_matrix/client/v3"
+
+// account is a logged-in test user.
+type account struct {
+	userID   id.UserID
+	token    string
+	deviceID string
+	password string
+}
+
+// register registers a user through the whole UIA dance of open
+// registration.
+func (h *harness) register(username, password string) account {
+	h.t.Helper()
+	body := map[string]any{"username": username, "password": password}
+	r := h.do("POST", v3+"/register", "", body)
+	h.expect(r, 401, "")
+	body["auth"] = map[string]any{"type": stageDummy, "session": r.str("session")}
+	r = h.do("POST", v3+"/register", "", body)
+	h.expect(r, 200, "")
+	return account{userID: id.UserID(r.str("user_id")), token: r.str("access_token"), deviceID: r.str("device_id"), password: password}
+}
+
+// login logs a user in with a password; extra adds fields.
+func (h *harness) login(user, password string, extra map[string]any) resp {
+	h.t.Helper()
+	body := map[string]any{"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": user}, "password": password}
+	for k, v := range extra {
+		body[k] = v
+	}
+	return h.do("POST", v3+"/login", "", body)
+}
+
+func (h *harness) loginOK(user, password string, extra map[string]any) account {
+	h.t.Helper()
+	r := h.login(user, password, extra)
+	h.expect(r, 200, "")
+	return account{userID: id.UserID(r.str("user_id")), token: r.str("access_token"), deviceID: r.str("device_id"), password: password}
+}
+
+// withPassword runs a UIA-protected request: first without auth (401 with
+// the password flow), then with an m.login.password stage for a.
+func (h *harness) withPassword(method, path string, a account, body map[string]any) resp {
+	h.t.Helper()
+	if body == nil {
+		body = map[string]any{}
+	}
+	r := h.do(method, path, a.token, body)
+	h.expect(r, 401, "")
+	if !reflect.DeepEqual(flowsOf(r), [][]string{{stagePassword}}) {
+		h.t.Fatalf("flows = %v", r.body["flows"])
+	}
+	body["auth"] = map[string]any{
+		"type":       stagePassword,
+		"session":    r.str("session"),
+		"identifier": map[string]any{"type": "m.id.user", "user": string(a.userID)},
+		"password":   a.password,
+	}
+	return h.do(method, path, a.token, body)
+}
+
+func flowsOf(r resp) [][]string {
+	var out [][]string
+	flows, _ := r.body["flows"].([]any)
+	for _, f := range flows {
+		var stages []string
+		st, _ := f.(map[string]any)["stages"].([]any)
+		for _, s := range st {
+			stages = append(stages, s.(string))
+		}
+		out = append(out, stages)
+	}
+	return out
+}
+
+func (h *harness) whoami(token string) resp {
+	h.t.Helper()
+	return h.do("GET", v3+"/account/whoami", token, nil)
+}
