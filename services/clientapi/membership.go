@@ -1,0 +1,244 @@
+package clientapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/matrix/cjson"
+	"github.com/axon-hs/axon/matrix/id"
+	"github.com/axon-hs/axon/services/roomserver"
+)
+
+// memberContent is the content of a member event for a local user, with
+// their profile (spec: displayname and avatar_url are copied into the
+// member event). extra keys (reason, is_direct) are added.
+func (a *API) memberContent(ctx context.Context, userID, membership string, extra map[string]cjson.Value) (cjson.Value, error) {
+	c := cjson.ObjectValue(cjson.Member{Key: "membership", Value: cjson.StringValue(membership)})
+	if membership == "join" && a.profile != nil {
+		name, avatar, err := a.profile(ctx, userID)
+		if err != nil {
+			return c, err
+		}
+		if name != "" {
+			c = c.With("displayname", cjson.StringValue(name))
+		}
+		if avatar != "" {
+			c = c.With("avatar_url", cjson.StringValue(avatar))
+		}
+	}
+	for k, v := range extra {
+		c = c.With(k, v)
+	}
+	return c, nil
+}
+
+// roomIDParam validates the {roomId} path parameter.
+func roomIDParam(r *http.Request) (string, error) {
+	rid := r.PathValue("roomId")
+	if _, err := id.ParseRoomID(rid); err != nil {
+		return "", httpx.InvalidParam("not a room ID: " + rid)
+	}
+	return rid, nil
+}
+
+type reasonBody struct {
+	Reason *string `json:"reason"`
+	UserID string  `json:"user_id"`
+}
+
+func optionalBody(r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return httpx.DecodeJSON(r, 0, v)
+}
+
+func reasonExtra(reason *string) map[string]cjson.Value {
+	if reason == nil {
+		return nil
+	}
+	return map[string]cjson.Value{"reason": cjson.StringValue(*reason)}
+}
+
+// sendMember submits a member event and returns its ID.
+func (a *API) sendMember(ctx context.Context, roomID, sender, target string, content cjson.Value) (string, error) {
+	res, err := a.submit.Submit(ctx, &roomserver.Input{RoomID: roomID, Events: []roomserver.Template{{
+		Type: "m.room.member", StateKey: &target, Sender: sender, Content: content.Canonical(),
+	}}})
+	if err := submitErr(res, err); err != nil {
+		return "", err
+	}
+	return res.EventIDs[0], nil
+}
+
+func (a *API) join(ctx context.Context, w http.ResponseWriter, roomID string, d Device, reason *string) error {
+	if _, err := a.rooms.Room(ctx, roomID); errors.Is(err, roomserver.ErrNotFound) {
+		// Joining over federation comes with the federation role.
+		return httpx.NotFound("this server does not know the room " + roomID)
+	} else if err != nil {
+		return err
+	}
+	c, err := a.memberContent(ctx, d.UserID, "join", reasonExtra(reason))
+	if err != nil {
+		return err
+	}
+	if _, err := a.sendMember(ctx, roomID, d.UserID, d.UserID, c); err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+}
+
+func (a *API) joinRoom(w http.ResponseWriter, r *http.Request, d Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var body reasonBody
+	if err := optionalBody(r, &body); err != nil {
+		return err
+	}
+	return a.join(r.Context(), w, roomID, d, body.Reason)
+}
+
+func (a *API) joinByIDOrAlias(w http.ResponseWriter, r *http.Request, d Device) error {
+	target := r.PathValue("roomIdOrAlias")
+	var body reasonBody
+	if err := optionalBody(r, &body); err != nil {
+		return err
+	}
+	switch {
+	case strings.HasPrefix(target, "!"):
+		if _, err := id.ParseRoomID(target); err != nil {
+			return httpx.InvalidParam("not a room ID: " + target)
+		}
+		return a.join(r.Context(), w, target, d, body.Reason)
+	case strings.HasPrefix(target, "#"):
+		if _, err := id.ParseRoomAlias(target); err != nil {
+			return httpx.InvalidParam("not a room alias: " + target)
+		}
+		roomID, err := a.resolveAlias(r.Context(), target)
+		if err != nil {
+			return err
+		}
+		return a.join(r.Context(), w, roomID, d, body.Reason)
+	}
+	return httpx.InvalidParam("expected a room ID (!…) or a room alias (#…), got " + url.PathEscape(target))
+}
+
+func (a *API) leave(w http.ResponseWriter, r *http.Request, d Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var body reasonBody
+	if err := optionalBody(r, &body); err != nil {
+		return err
+	}
+	m, err := a.rooms.MembershipOf(r.Context(), roomID, d.UserID)
+	if err != nil {
+		return err
+	}
+	switch m.Membership {
+	case "join", "invite", "knock":
+	case "leave", "ban":
+		return httpx.WriteJSON(w, http.StatusOK, map[string]any{}) // already out
+	default:
+		return httpx.Forbidden("you are not in the room " + roomID)
+	}
+	c, _ := a.memberContent(r.Context(), d.UserID, "leave", reasonExtra(body.Reason))
+	if _, err := a.sendMember(r.Context(), roomID, d.UserID, d.UserID, c); err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{})
+}
+
+func (a *API) forget(w http.ResponseWriter, r *http.Request, d Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	m, err := a.rooms.MembershipOf(r.Context(), roomID, d.UserID)
+	if err != nil {
+		return err
+	}
+	if m.Membership == "join" || m.Membership == "invite" || m.Membership == "knock" {
+		return httpx.New(httpx.CodeUnknown, "leave the room before forgetting it").WithStatus(http.StatusBadRequest)
+	}
+	if m.Membership == "" {
+		return httpx.NotFound("you were never in the room " + roomID)
+	}
+	if _, err := a.db.Exec(r.Context(), `INSERT INTO forgotten_rooms (user_id, room_id, forgotten_at) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, room_id) DO NOTHING`, d.UserID, roomID, a.cfg.Now().UnixMilli()); err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{})
+}
+
+// targetAction sends a membership change of another user: invite, kick,
+// ban, unban.
+func (a *API) targetAction(w http.ResponseWriter, r *http.Request, d Device, membership string, needCurrent ...string) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		UserID   string  `json:"user_id"`
+		Reason   *string `json:"reason"`
+		IsDirect *bool   `json:"is_direct"`
+	}
+	if err := httpx.DecodeJSON(r, 0, &body); err != nil {
+		return err
+	}
+	if body.UserID == "" {
+		return httpx.MissingParam("user_id is required")
+	}
+	if _, err := id.ParseUserID(body.UserID); err != nil {
+		return httpx.InvalidParam("user_id: " + err.Error())
+	}
+	if len(needCurrent) > 0 {
+		m, err := a.rooms.MembershipOf(r.Context(), roomID, body.UserID)
+		if err != nil {
+			return err
+		}
+		ok := false
+		for _, n := range needCurrent {
+			ok = ok || m.Membership == n
+		}
+		if !ok {
+			return httpx.Forbidden(body.UserID + " is not " + strings.Join(needCurrent, " or ") + " in the room")
+		}
+	}
+	extra := reasonExtra(body.Reason)
+	if body.IsDirect != nil && membership == "invite" {
+		if extra == nil {
+			extra = map[string]cjson.Value{}
+		}
+		extra["is_direct"] = cjson.BoolValue(*body.IsDirect)
+	}
+	c, _ := a.memberContent(r.Context(), body.UserID, membership, extra)
+	if _, err := a.sendMember(r.Context(), roomID, d.UserID, body.UserID, c); err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, json.RawMessage(`{}`))
+}
+
+func (a *API) invite(w http.ResponseWriter, r *http.Request, d Device) error {
+	return a.targetAction(w, r, d, "invite")
+}
+
+func (a *API) kick(w http.ResponseWriter, r *http.Request, d Device) error {
+	return a.targetAction(w, r, d, "leave", "join", "invite", "knock")
+}
+
+func (a *API) ban(w http.ResponseWriter, r *http.Request, d Device) error {
+	return a.targetAction(w, r, d, "ban")
+}
+
+func (a *API) unban(w http.ResponseWriter, r *http.Request, d Device) error {
+	return a.targetAction(w, r, d, "leave", "ban")
+}

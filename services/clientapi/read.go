@@ -1,0 +1,370 @@
+package clientapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/services/roomserver"
+	"github.com/axon-hs/axon/services/syncapi"
+)
+
+// visibleUpTo returns the room and the last room_seq the user may read:
+// everything while joined; up to their leave or ban after leaving; the
+// whole room when its history is world-readable.
+func (a *API) visibleUpTo(ctx context.Context, roomID, userID string) (roomserver.RoomInfo, int64, error) {
+	info, err := a.rooms.Room(ctx, roomID)
+	if errors.Is(err, roomserver.ErrNotFound) {
+		return info, 0, httpx.Forbidden("you are not in the room " + roomID)
+	}
+	if err != nil {
+		return info, 0, err
+	}
+	m, err := a.rooms.MembershipOf(ctx, roomID, userID)
+	if err != nil {
+		return info, 0, err
+	}
+	switch m.Membership {
+	case "join":
+		return info, info.HeadSeq, nil
+	case "leave", "ban":
+		return info, m.RoomSeq, nil
+	}
+	hv, err := a.rooms.StateEvent(ctx, info.Version, roomID, info.HeadSeq, "m.room.history_visibility", "")
+	if err == nil {
+		if v, _ := hv.Content().Get("history_visibility").Str(); v == "world_readable" {
+			return info, info.HeadSeq, nil
+		}
+	}
+	return info, 0, httpx.Forbidden("you are not in the room " + roomID)
+}
+
+func (a *API) client(e *roomserver.StoredEvent) roomserver.ClientEvent {
+	return roomserver.ToClient(e, roomserver.FormatOptions{NowMS: a.cfg.Now().UnixMilli()})
+}
+
+func (a *API) clientAll(evs []*roomserver.StoredEvent) []roomserver.ClientEvent {
+	out := make([]roomserver.ClientEvent, len(evs))
+	for i, e := range evs {
+		out[i] = a.client(e)
+	}
+	return out
+}
+
+func (a *API) getAllState(w http.ResponseWriter, r *http.Request, d Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	if err != nil {
+		return err
+	}
+	state, err := a.rooms.StateAt(r.Context(), info.Version, roomID, upTo)
+	if err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, a.clientAll(state))
+}
+
+func (a *API) getState(w http.ResponseWriter, r *http.Request, d Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	if err != nil {
+		return err
+	}
+	ev, err := a.rooms.StateEvent(r.Context(), info.Version, roomID, upTo, r.PathValue("eventType"), r.PathValue("stateKey"))
+	if errors.Is(err, roomserver.ErrNotFound) {
+		return httpx.NotFound("the room has no such state")
+	}
+	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("format") == "event" {
+		return httpx.WriteJSON(w, http.StatusOK, a.client(ev))
+	}
+	return httpx.WriteJSON(w, http.StatusOK, ev.Content())
+}
+
+func (a *API) getEvent(w http.ResponseWriter, r *http.Request, d Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	if err != nil {
+		return err
+	}
+	ev, err := a.rooms.Event(r.Context(), info.Version, r.PathValue("eventId"))
+	if errors.Is(err, roomserver.ErrNotFound) || (err == nil && (ev.RoomID() != roomID || ev.RoomSeq > upTo)) {
+		return httpx.NotFound("no such event in the room, or not visible to you")
+	}
+	if err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, a.client(ev))
+}
+
+func (a *API) members(w http.ResponseWriter, r *http.Request, d Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	state, err := a.rooms.StateAt(r.Context(), info.Version, roomID, upTo, "m.room.member")
+	if err != nil {
+		return err
+	}
+	out := []roomserver.ClientEvent{}
+	for _, ev := range state {
+		m := ev.Membership()
+		if want := q.Get("membership"); want != "" && m != want {
+			continue
+		}
+		if not := q.Get("not_membership"); not != "" && m == not {
+			continue
+		}
+		out = append(out, a.client(ev))
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"chunk": out})
+}
+
+func (a *API) joinedMembers(w http.ResponseWriter, r *http.Request, d Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	if err != nil {
+		return err
+	}
+	state, err := a.rooms.StateAt(r.Context(), info.Version, roomID, upTo, "m.room.member")
+	if err != nil {
+		return err
+	}
+	type member struct {
+		DisplayName *string `json:"display_name,omitempty"`
+		AvatarURL   *string `json:"avatar_url,omitempty"`
+	}
+	joined := map[string]member{}
+	for _, ev := range state {
+		if ev.Membership() != "join" {
+			continue
+		}
+		sk, _ := ev.StateKey()
+		var m member
+		if s, ok := ev.Content().Get("displayname").Str(); ok {
+			m.DisplayName = &s
+		}
+		if s, ok := ev.Content().Get("avatar_url").Str(); ok {
+			m.AvatarURL = &s
+		}
+		joined[sk] = m
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"joined": joined})
+}
+
+func (a *API) joinedRooms(w http.ResponseWriter, r *http.Request, d Device) error {
+	rooms, err := a.rooms.RoomsOf(r.Context(), d.UserID, "join")
+	if err != nil {
+		return err
+	}
+	if rooms == nil {
+		rooms = []string{}
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"joined_rooms": rooms})
+}
+
+// maxMessagesLimit bounds one page of /messages.
+const maxMessagesLimit = 1000
+
+// pagePos turns a pagination token into a room_seq: "r<seq>" tokens are
+// room positions (the point after that event), "s…" tokens are sync tokens.
+func (a *API) pagePos(ctx context.Context, roomID, tok string) (int64, error) {
+	switch {
+	case strings.HasPrefix(tok, "r"):
+		n, err := strconv.ParseInt(tok[1:], 10, 64)
+		if err != nil || n < 0 {
+			return 0, httpx.InvalidParam("not a pagination token: " + tok)
+		}
+		return n, nil
+	case strings.HasPrefix(tok, "s"):
+		t, ok := syncapi.ParseToken(tok)
+		if !ok {
+			return 0, httpx.InvalidParam("not a pagination token: " + tok)
+		}
+		return syncapi.RoomSeqAt(ctx, a.db, roomID, t.Events)
+	}
+	return 0, httpx.InvalidParam("not a pagination token: " + tok)
+}
+
+func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	dir := q.Get("dir")
+	if dir != "b" && dir != "f" {
+		return httpx.InvalidParam("dir must be b or f")
+	}
+	limit := 10
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return httpx.InvalidParam("limit must be a non-negative integer")
+		}
+		limit = min(n, maxMessagesLimit)
+	}
+	var filter syncapi.RoomEventFilter
+	if s := q.Get("filter"); s != "" {
+		if err := decodeFilter(s, &filter); err != nil {
+			return err
+		}
+	}
+	var from int64
+	if tok := q.Get("from"); tok != "" {
+		if from, err = a.pagePos(r.Context(), roomID, tok); err != nil {
+			return err
+		}
+	} else if dir == "b" {
+		from = upTo
+	}
+	var to int64 = -1
+	if tok := q.Get("to"); tok != "" {
+		if to, err = a.pagePos(r.Context(), roomID, tok); err != nil {
+			return err
+		}
+	}
+	var evs []*roomserver.StoredEvent
+	var end int64
+	if dir == "b" {
+		lo := int64(1)
+		if to >= 0 {
+			lo = to + 1
+		}
+		evs, err = a.rooms.Events(r.Context(), info.Version, roomID, lo, min(from, upTo), limit, true)
+		end = lo - 1
+		if len(evs) > 0 {
+			end = evs[len(evs)-1].RoomSeq - 1
+		}
+	} else {
+		hi := upTo
+		if to >= 0 {
+			hi = min(hi, to)
+		}
+		evs, err = a.rooms.Events(r.Context(), info.Version, roomID, from+1, hi, limit, false)
+		end = hi
+		if len(evs) > 0 {
+			end = evs[len(evs)-1].RoomSeq
+		}
+	}
+	if err != nil {
+		return err
+	}
+	chunk := []roomserver.ClientEvent{}
+	senders := map[string]bool{}
+	for _, e := range evs {
+		if !filter.Allows(e.Type(), e.Sender()) {
+			continue
+		}
+		chunk = append(chunk, a.client(e))
+		senders[e.Sender()] = true
+	}
+	resp := map[string]any{"chunk": chunk, "start": q.Get("from")}
+	if resp["start"] == "" {
+		resp["start"] = "r" + strconv.FormatInt(from, 10)
+	}
+	// An end token only while there may be more in that direction.
+	if len(evs) == limit && limit > 0 {
+		resp["end"] = "r" + strconv.FormatInt(end, 10)
+	}
+	if filter.LazyLoadMembers && len(senders) > 0 {
+		var state []roomserver.ClientEvent
+		names := make([]string, 0, len(senders))
+		for s := range senders {
+			names = append(names, s)
+		}
+		slices.Sort(names)
+		for _, s := range names {
+			ev, err := a.rooms.StateEvent(r.Context(), info.Version, roomID, upTo, "m.room.member", s)
+			if err == nil {
+				state = append(state, a.client(ev))
+			}
+		}
+		resp["state"] = state
+	}
+	return httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (a *API) context(w http.ResponseWriter, r *http.Request, d Device) error {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return err
+	}
+	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	if err != nil {
+		return err
+	}
+	limit := 10
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return httpx.InvalidParam("limit must be a non-negative integer")
+		}
+		limit = min(n, maxMessagesLimit)
+	}
+	ev, err := a.rooms.Event(r.Context(), info.Version, r.PathValue("eventId"))
+	if errors.Is(err, roomserver.ErrNotFound) || (err == nil && (ev.RoomID() != roomID || ev.RoomSeq > upTo)) {
+		return httpx.NotFound("no such event in the room, or not visible to you")
+	}
+	if err != nil {
+		return err
+	}
+	before, err := a.rooms.Events(r.Context(), info.Version, roomID, 1, ev.RoomSeq-1, limit/2, true)
+	if err != nil {
+		return err
+	}
+	after, err := a.rooms.Events(r.Context(), info.Version, roomID, ev.RoomSeq+1, upTo, limit-limit/2, false)
+	if err != nil {
+		return err
+	}
+	startSeq, endSeq := ev.RoomSeq-1, ev.RoomSeq
+	if len(before) > 0 {
+		startSeq = before[len(before)-1].RoomSeq - 1
+	}
+	if len(after) > 0 {
+		endSeq = after[len(after)-1].RoomSeq
+	}
+	lastSeq := ev.RoomSeq
+	if len(after) > 0 {
+		lastSeq = after[len(after)-1].RoomSeq
+	}
+	state, err := a.rooms.StateAt(r.Context(), info.Version, roomID, lastSeq)
+	if err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{
+		"event":         a.client(ev),
+		"events_before": a.clientAll(before),
+		"events_after":  a.clientAll(after),
+		"start":         "r" + strconv.FormatInt(startSeq, 10),
+		"end":           "r" + strconv.FormatInt(endSeq, 10),
+		"state":         a.clientAll(state),
+	})
+}

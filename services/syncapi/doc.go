@@ -1,0 +1,35 @@
+// Package syncapi is the sync role: it indexes ROOM_EVENTS for /sync and
+// answers /sync, including long-polls, and the filter API.
+//
+// # The index
+//
+// One indexer at a time (a coordinator resource with one partition)
+// consumes the whole ROOM_EVENTS stream in its total order and writes
+// sync_events and sync_memberships keyed by the stream sequence, then
+// advances sync_positions in the same transaction. So every position up to
+// the stored one is indexed, and a sync token (the position) never skips
+// an event. After each batch it publishes a wake-up on core NATS, which
+// every sync worker's Notifier receives.
+//
+// # /sync
+//
+// A response covers (since, current]: the rooms whose membership or
+// timeline changed, with the last `limit` events of each timeline
+// (limited and prev_batch when more happened), the state between since
+// and the start of the timeline when limited (all of it for a room joined
+// in the window, on an initial sync and with full_state), invites with
+// stripped state, and leaves once. State comes from the room role's
+// state_history at the room position of the timeline's start, so it is
+// right across gaps, leaves and rejoins. An empty incremental response
+// waits on the Notifier (by room and user, not a broadcast) until
+// something concerning the user happens or the timeout ends; Drain ends
+// every wait at shutdown.
+//
+// Not yet here: account data, typing, receipts, presence, to-device and
+// device lists streams (the response has their keys, empty), unread
+// counts (zero), and sliding sync.
+//
+// # What it must never do
+//
+// Write room tables, or answer with a token beyond what is indexed.
+package syncapi

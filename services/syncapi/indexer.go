@@ -1,0 +1,135 @@
+package syncapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/axon-hs/axon/internal/bus"
+	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/matrix/cjson"
+	"github.com/axon-hs/axon/services/roomserver"
+)
+
+// IndexerResource is the coordinator resource of the indexer: one
+// partition, so exactly one sync worker indexes at a time (positions must
+// be indexed contiguously, in stream order).
+const IndexerResource = "sync-indexer"
+
+// Indexer consumes ROOM_EVENTS in stream order, writes the sync index and
+// wakes long-polls.
+type Indexer struct {
+	db   *store.DB
+	bus  *bus.Bus
+	log  *slog.Logger
+	wake func(w Wake)
+	// PollWait is passed to the consumer (tests shorten it).
+	PollWait time.Duration
+}
+
+// Wake tells sync workers that the index moved: the new position and the
+// rooms and users concerned.
+type Wake struct {
+	Pos   int64    `json:"pos"`
+	Rooms []string `json:"rooms,omitempty"`
+	Users []string `json:"users,omitempty"`
+}
+
+// NewIndexer returns an indexer; wake is called after each committed batch.
+func NewIndexer(db *store.DB, b *bus.Bus, log *slog.Logger, wake func(Wake)) *Indexer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Indexer{db: db, bus: b, log: log, wake: wake}
+}
+
+// Run indexes until ctx ends.
+func (ix *Indexer) Run(ctx context.Context) error {
+	return ix.bus.ConsumeBatch(ctx, bus.RoomEvents, bus.AllPartitions, "sync-indexer", 500, ix.handle,
+		bus.ConsumeOptions{Logger: ix.log, PollWait: ix.PollWait})
+}
+
+func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
+	type row struct {
+		pos int64
+		o   roomserver.Output
+		typ string
+		sk  *string
+		snd string
+		mem string
+	}
+	rows := make([]row, 0, len(msgs))
+	var last int64
+	for _, m := range msgs {
+		last = int64(m.StreamSeq)
+		var o roomserver.Output
+		if err := json.Unmarshal(m.Data, &o); err != nil {
+			ix.log.Error("sync: undecodable room event skipped", "stream_seq", m.StreamSeq, "err", err)
+			continue
+		}
+		if o.Rejected {
+			continue
+		}
+		pdu, err := cjson.Parse(o.PDU, cjson.Lenient)
+		if err != nil {
+			ix.log.Error("sync: undecodable PDU skipped", "event_id", o.EventID, "err", err)
+			continue
+		}
+		r := row{pos: int64(m.StreamSeq), o: o}
+		r.typ, _ = pdu.Get("type").Str()
+		r.snd, _ = pdu.Get("sender").Str()
+		if sk, ok := pdu.Get("state_key").Str(); ok {
+			r.sk = &sk
+			if r.typ == "m.room.member" && o.StateChanged {
+				r.mem, _ = pdu.Path("content", "membership").Str()
+			}
+		}
+		rows = append(rows, r)
+	}
+	err := ix.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		for _, r := range rows {
+			var dev, txn any
+			if r.o.TxnID != "" {
+				dev, txn = r.o.DeviceID, r.o.TxnID
+			}
+			var sk any
+			if r.sk != nil {
+				sk = *r.sk
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO sync_events (pos, room_id, event_id, room_seq, type, state_key, sender, device_id, txn_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (pos) DO NOTHING`,
+				r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn); err != nil {
+				return err
+			}
+			if r.mem != "" {
+				if _, err := tx.Exec(ctx, `INSERT INTO sync_memberships (user_id, pos, room_id, membership, sender)
+					VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, pos) DO NOTHING`,
+					*r.sk, r.pos, r.o.RoomID, r.mem, r.snd); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO sync_positions (stream, pos) VALUES ('events', $1)
+			ON CONFLICT (stream) DO UPDATE SET pos = excluded.pos WHERE sync_positions.pos < excluded.pos`, last)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if ix.wake != nil {
+		w := Wake{Pos: last}
+		seen := map[string]bool{}
+		for _, r := range rows {
+			if !seen[r.o.RoomID] {
+				seen[r.o.RoomID] = true
+				w.Rooms = append(w.Rooms, r.o.RoomID)
+			}
+			if r.mem != "" {
+				w.Users = append(w.Users, *r.sk)
+			}
+		}
+		ix.wake(w)
+	}
+	return nil
+}

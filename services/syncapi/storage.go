@@ -1,0 +1,95 @@
+package syncapi
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/axon-hs/axon/internal/store"
+)
+
+// currentPos returns the highest indexed ROOM_EVENTS position.
+func currentPos(ctx context.Context, db *store.DB) (int64, error) {
+	var pos int64
+	err := db.QueryRow(ctx, `SELECT pos FROM sync_positions WHERE stream = 'events'`).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return pos, err
+}
+
+// memberState is a user's membership of one room at a position.
+type memberState struct {
+	roomID     string
+	membership string
+	pos        int64 // position of the membership event
+}
+
+// membershipsAt returns the user's latest membership per room at pos, and
+// which rooms' memberships changed after since.
+func membershipsAt(ctx context.Context, db *store.DB, userID string, pos int64) (map[string]memberState, error) {
+	rows, err := db.Query(ctx, `SELECT room_id, membership, pos FROM sync_memberships
+		WHERE user_id = $1 AND pos <= $2 ORDER BY pos`, userID, pos)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]memberState)
+	for rows.Next() {
+		var m memberState
+		if err := rows.Scan(&m.roomID, &m.membership, &m.pos); err != nil {
+			return nil, err
+		}
+		out[m.roomID] = m
+	}
+	return out, rows.Err()
+}
+
+// indexed is one sync_events row.
+type indexed struct {
+	pos      int64
+	eventID  string
+	roomSeq  int64
+	deviceID string
+	txnID    string
+}
+
+// roomEvents returns the room's indexed events with from < pos <= to,
+// newest first, at most limit.
+func roomEvents(ctx context.Context, db *store.DB, roomID string, from, to int64, limit int) ([]indexed, error) {
+	rows, err := db.Query(ctx, `SELECT pos, event_id, room_seq, device_id, txn_id FROM sync_events
+		WHERE room_id = $1 AND pos > $2 AND pos <= $3 ORDER BY pos DESC LIMIT $4`, roomID, from, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []indexed
+	for rows.Next() {
+		var ix indexed
+		var dev, txn sql.NullString
+		if err := rows.Scan(&ix.pos, &ix.eventID, &ix.roomSeq, &dev, &txn); err != nil {
+			return nil, err
+		}
+		ix.deviceID, ix.txnID = dev.String, txn.String
+		out = append(out, ix)
+	}
+	return out, rows.Err()
+}
+
+// roomSeqAt returns the room_seq of the room's last indexed event at or
+// before pos (0 when none).
+func roomSeqAt(ctx context.Context, db *store.DB, roomID string, pos int64) (int64, error) {
+	var seq int64
+	err := db.QueryRow(ctx, `SELECT room_seq FROM sync_events WHERE room_id = $1 AND pos <= $2 ORDER BY pos DESC LIMIT 1`,
+		roomID, pos).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return seq, err
+}
+
+// RoomSeqAt is roomSeqAt for other roles: it turns a sync token position
+// into a room-local one (for /messages called with a sync token).
+func RoomSeqAt(ctx context.Context, db *store.DB, roomID string, pos int64) (int64, error) {
+	return roomSeqAt(ctx, db, roomID, pos)
+}

@@ -1,0 +1,249 @@
+package syncapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/matrix/cjson"
+	"github.com/axon-hs/axon/services/roomserver"
+)
+
+// Authenticator resolves a request's access token to its user and device.
+// Its errors are *httpx.Error (M_MISSING_TOKEN, M_UNKNOWN_TOKEN).
+type Authenticator func(r *http.Request) (userID, deviceID string, err error)
+
+// Config configures the sync API.
+type Config struct {
+	// MaxTimeout caps a long-poll's timeout (default 60s).
+	MaxTimeout time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// API serves /sync and the filter endpoints.
+type API struct {
+	db       *store.DB
+	rooms    *roomserver.Reader
+	auth     Authenticator
+	notifier *Notifier
+	cfg      Config
+	draining chan struct{}
+}
+
+// NewAPI returns the sync API.
+func NewAPI(db *store.DB, n *Notifier, auth Authenticator, cfg Config) *API {
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = 60 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &API{db: db, rooms: roomserver.NewReader(db), auth: auth, notifier: n, cfg: cfg, draining: make(chan struct{})}
+}
+
+// Drain ends every long-poll early (SIGTERM: clients reconnect to another
+// worker with the token they got).
+func (a *API) Drain() {
+	select {
+	case <-a.draining:
+	default:
+		close(a.draining)
+	}
+}
+
+// Routes registers the endpoints.
+func (a *API) Routes(mux *http.ServeMux) {
+	for _, v := range []string{"v3", "r0"} {
+		p := "/_matrix/client/" + v
+		mux.Handle("GET "+p+"/sync", httpx.Handle(a.sync))
+		mux.Handle("POST "+p+"/user/{userId}/filter", httpx.Handle(a.postFilter))
+		mux.Handle("GET "+p+"/user/{userId}/filter/{filterId}", httpx.Handle(a.getFilter))
+	}
+}
+
+type syncResponse struct {
+	NextBatch              string         `json:"next_batch"`
+	Rooms                  *roomsResponse `json:"rooms,omitempty"`
+	AccountData            eventList      `json:"account_data"`
+	Presence               eventList      `json:"presence"`
+	ToDevice               eventList      `json:"to_device"`
+	DeviceLists            deviceLists    `json:"device_lists"`
+	DeviceOneTimeKeysCount map[string]int `json:"device_one_time_keys_count"`
+	DeviceUnusedFallback   []string       `json:"device_unused_fallback_key_types"`
+}
+
+type deviceLists struct {
+	Changed []string `json:"changed"`
+	Left    []string `json:"left"`
+}
+
+type eventList struct {
+	Events []any `json:"events"`
+}
+
+type roomsResponse struct {
+	Join   map[string]*joinedRoom  `json:"join"`
+	Invite map[string]*invitedRoom `json:"invite"`
+	Leave  map[string]*leftRoom    `json:"leave"`
+	Knock  map[string]*knockedRoom `json:"knock"`
+}
+
+type timeline struct {
+	Events    []roomserver.ClientEvent `json:"events"`
+	Limited   bool                     `json:"limited"`
+	PrevBatch string                   `json:"prev_batch,omitempty"`
+}
+
+type stateList struct {
+	Events []roomserver.ClientEvent `json:"events"`
+}
+
+type joinedRoom struct {
+	Timeline            timeline       `json:"timeline"`
+	State               stateList      `json:"state"`
+	AccountData         eventList      `json:"account_data"`
+	Ephemeral           eventList      `json:"ephemeral"`
+	Summary             map[string]any `json:"summary"`
+	UnreadNotifications unreadCounts   `json:"unread_notifications"`
+}
+
+type unreadCounts struct {
+	HighlightCount    int `json:"highlight_count"`
+	NotificationCount int `json:"notification_count"`
+}
+
+type invitedRoom struct {
+	InviteState strippedList `json:"invite_state"`
+}
+
+// strippedEvent is the spec's StrippedStateEvent.
+type strippedEvent struct {
+	Content  cjson.Value `json:"content"`
+	Sender   string      `json:"sender"`
+	StateKey string      `json:"state_key"`
+	Type     string      `json:"type"`
+}
+
+type strippedList struct {
+	Events []strippedEvent `json:"events"`
+}
+
+type knockedRoom struct {
+	KnockState stateList `json:"knock_state"`
+}
+
+type leftRoom struct {
+	Timeline    timeline  `json:"timeline"`
+	State       stateList `json:"state"`
+	AccountData eventList `json:"account_data"`
+}
+
+func (a *API) sync(w http.ResponseWriter, r *http.Request) error {
+	userID, deviceID, err := a.auth(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	var since *Token
+	if s := q.Get("since"); s != "" {
+		t, ok := ParseToken(s)
+		if !ok {
+			return httpx.InvalidParam("since is not a sync token of this server")
+		}
+		since = &t
+	}
+	timeout := time.Duration(0)
+	if s := q.Get("timeout"); s != "" {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || ms < 0 {
+			return httpx.InvalidParam("timeout must be a non-negative integer of milliseconds")
+		}
+		timeout = min(time.Duration(ms)*time.Millisecond, a.cfg.MaxTimeout)
+	}
+	fullState := false
+	switch q.Get("full_state") {
+	case "", "false":
+	case "true":
+		fullState = true
+	default:
+		return httpx.InvalidParam("full_state must be true or false")
+	}
+	switch q.Get("set_presence") {
+	case "", "online", "offline", "unavailable":
+	default:
+		return httpx.InvalidParam("set_presence must be online, offline or unavailable")
+	}
+	f, err := a.resolveFilter(r.Context(), userID, q.Get("filter"))
+	if err != nil {
+		return err
+	}
+	req := &syncRequest{api: a, userID: userID, deviceID: deviceID, since: since, fullState: fullState, filter: f}
+	ctx := r.Context()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, rooms, cur, err := req.compute(ctx)
+		if err != nil {
+			return err
+		}
+		if !resp.empty() || since == nil || fullState || timeout == 0 || !time.Now().Before(deadline) {
+			return httpx.WriteJSON(w, http.StatusOK, resp.out)
+		}
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-a.draining:
+				cancel()
+			case <-done:
+			}
+		}()
+		a.notifier.Wait(wctx, userID, rooms, cur)
+		close(done)
+		cancel()
+		if ctx.Err() != nil {
+			return nil // the client went away
+		}
+		select {
+		case <-a.draining:
+			resp, _, _, err := req.compute(ctx)
+			if err != nil {
+				return err
+			}
+			return httpx.WriteJSON(w, http.StatusOK, resp.out)
+		default:
+		}
+	}
+}
+
+func (a *API) resolveFilter(ctx context.Context, userID, param string) (*Filter, error) {
+	f := &Filter{}
+	if param == "" {
+		return f, nil
+	}
+	var raw []byte
+	if param[0] == '{' {
+		raw = []byte(param)
+	} else {
+		err := a.db.QueryRow(ctx, `SELECT filter FROM filters WHERE user_id = $1 AND filter_id = $2`, userID, param).Scan(&raw)
+		if errors.Is(err, store.ErrNoRows) {
+			return nil, httpx.NotFound("no filter " + strconv.Quote(param) + " for this user")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := json.Unmarshal(raw, f); err != nil {
+		return nil, httpx.BadJSON("the filter is not a valid Filter: " + err.Error())
+	}
+	return f, nil
+}
