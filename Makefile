@@ -14,11 +14,22 @@ FUZZTIME_LONG ?= 2m
 help: ## List the targets.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-run: ## Start the server on the embedded default (not built yet: see README "Status").
-	@echo "make run: the axon server binary is not in this tree yet (issue #3); only the protocol core matrix/ is." >&2
-	@exit 1
+# Extra flags for `make run`, e.g. ARGS="--registration=open".
+ARGS ?=
 
-test: fmt-check lint unit fuzz-brief ## Everything CI runs: format, vet, staticcheck, unit tests (race detector), brief fuzzing.
+run: ## Start the server on the embedded default (./axon-data, localhost:8008). ARGS adds flags.
+	$(GO) run ./cmd/axon serve $(ARGS)
+
+build: ## Build the axon binary into ./bin.
+	$(GO) build -o bin/axon ./cmd/axon
+
+# Debian packages the tests need (PostgreSQL is installed by with-postgres.sh).
+TEST_DEBS := python3-matrix-nio
+
+test: fmt-check lint test-deps unit fuzz-brief ## Everything CI runs: format, vet, staticcheck, unit and HTTP tests (race detector), client e2e, brief fuzzing.
+
+test-deps:
+	scripts/ensure-debs.sh $(TEST_DEBS)
 
 test-short: ## Unit tests only, no race detector, no fuzzing.
 	$(GO) test -short $(PKGS)
@@ -36,10 +47,11 @@ vet: ## go vet.
 lint: vet ## go vet and staticcheck (a pinned Go tool).
 	$(GO) tool staticcheck $(PKGS)
 
-# Unit tests under the race detector, with a throwaway PostgreSQL server (at
-# SERIALIZABLE, on loopback) for the tests that run against it too.
+# Unit and HTTP-level tests under the race detector, with a throwaway
+# PostgreSQL server (at SERIALIZABLE) and NATS JetStream server, both on
+# loopback, for the tests that run against them too.
 unit:
-	scripts/with-postgres.sh $(GO) test -race -count=1 $(PKGS)
+	scripts/with-postgres.sh scripts/with-nats.sh $(GO) test -race -count=1 $(PKGS)
 
 fuzz-brief:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME_LONG=$(FUZZTIME)
@@ -54,4 +66,4 @@ fuzz: ## Run every fuzz target for FUZZTIME_LONG (default 2m) each.
 bench: ## Benchmarks of the protocol core (prints one table per package).
 	$(GO) test -run='^$$' -bench=. -benchmem ./matrix/...
 
-.PHONY: help run test test-short fmt fmt-check vet lint unit fuzz-brief fuzz bench
+.PHONY: help run build test test-deps test-short fmt fmt-check vet lint unit fuzz-brief fuzz bench

@@ -3,11 +3,10 @@
 //
 // Subcommands available today:
 //
-//	axon version    print the version and the supported room versions
+//	axon serve      run the server (every role by default)
 //	axon migrate    apply the database migrations once (under a lease) and exit
-//
-// axon serve and axon user are part of issue #3 and not in this build; the
-// binary says so rather than pretending.
+//	axon user       create users and administrators from the command line
+//	axon version    print the version and the supported room versions
 package main
 
 import (
@@ -48,9 +47,12 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 	case "help", "-h", "--help":
 		usage(stdout)
 		return exitOK
-	case "serve", "user":
-		fmt.Fprintf(stderr, "axon %s: not in this build yet (the server and its admin commands are issue #3); this build has: version, migrate\n", cmd)
-		return exitUsage
+	case "serve":
+		return cmdServe(ctx, rest, env, stdout, stderr)
+	case "user":
+		return cmdUser(ctx, rest, env, stdout, stderr)
+	case "loadtest":
+		return cmdLoadtest(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "axon: unknown command %q\n", cmd)
 		usage(stderr)
@@ -62,8 +64,10 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: axon <command> [flags]
 
 commands:
-  version   print the version and the supported room versions
+  serve     run the server (all roles unless --roles says otherwise)
   migrate   apply the database migrations and exit (run once per rollout)
+  user      create a user: axon user create [--admin] [--password-file F] LOCALPART
+  version   print the version and the supported room versions
 
 Run "axon migrate --help" for the settings; every flag has an AXON_*
 environment equivalent and a key in the optional --config YAML file.

@@ -29,7 +29,7 @@ func cmdMigrate(ctx context.Context, args, env []string, stdout, stderr io.Write
 			return exitFailed
 		}
 	}
-	db, err := store.Open(ctx, cfg.Database, store.Options{ApplicationName: "axon-migrate", Logger: log})
+	db, err := store.Open(ctx, cfg.Database, store.Options{ApplicationName: "axon-migrate", Logger: log, Migrations: allMigrations()})
 	if err != nil {
 		log.Error("cannot open the database", "kind", cfg.DatabaseKind(), "err", err)
 		return exitFailed

@@ -1,0 +1,403 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/axon-hs/axon/internal/bus"
+	"github.com/axon-hs/axon/internal/config"
+	"github.com/axon-hs/axon/internal/coord"
+	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/internal/metrics"
+	"github.com/axon-hs/axon/internal/signingkey"
+	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/matrix/id"
+	"github.com/axon-hs/axon/services/accounts"
+	"github.com/axon-hs/axon/services/clientapi"
+	"github.com/axon-hs/axon/services/roomserver"
+	"github.com/axon-hs/axon/services/syncapi"
+)
+
+// Shutdown budget (DESIGN.md "Graceful everything"): readiness fails
+// first while serving continues for readinessGrace, so that load balancers
+// stop sending new requests; then long-polls end, HTTP drains within
+// drainTimeout, consumers drain and the process exits. The Helm chart's
+// terminationGracePeriodSeconds is derived from the sum.
+const (
+	readinessGrace = 5 * time.Second
+	drainTimeout   = 20 * time.Second
+)
+
+// allMigrations are the migration sets of every area, in one version space.
+func allMigrations() []fs.FS {
+	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations()}
+}
+
+// cmdServe runs the server until SIGTERM or SIGINT.
+func cmdServe(ctx context.Context, args, env []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(args, env, os.ReadFile)
+	if err != nil {
+		return exitForLoadError(err, stdout, stderr, config.PrintDefaults)
+	}
+	log := newLogger(cfg, stderr)
+	s := &server{cfg: cfg, log: log, readinessGrace: readinessGrace, drainTimeout: drainTimeout}
+	if err := s.start(ctx); err != nil {
+		log.Error("axon: start-up failed", "err", err)
+		s.close()
+		return exitFailed
+	}
+	<-ctx.Done()
+	s.shutdown()
+	return exitOK
+}
+
+// server is one axon process: its dependencies, roles and listeners.
+type server struct {
+	cfg *config.Config
+	log *slog.Logger
+
+	db    *store.DB
+	emb   *bus.Embedded
+	bus   *bus.Bus
+	sub   *roomserver.Submitter
+	sync  *syncapi.API
+	http  []*http.Server
+	addrs []string // bound addresses, in the order of http
+
+	readinessGrace, drainTimeout time.Duration
+
+	draining atomic.Bool
+	roles    sync.WaitGroup
+	stopRole context.CancelFunc
+}
+
+func (s *server) start(ctx context.Context) error {
+	cfg, log := s.cfg, s.log
+	if len(cfg.Etcd) > 0 {
+		return errors.New("--etcd: the etcd coordinator is not in this build yet (cluster mode, issue #5); leave it empty")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	ks, created, err := signingkey.LoadOrCreate(cfg.SigningKeyPath, nil)
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	if created {
+		log.Info("axon: generated a new signing key", "path", cfg.SigningKeyPath, "key_id", ks[0].ID)
+	}
+	reg := metrics.NewRegistry()
+
+	// Database: the embedded SQLite default migrates itself; a shared
+	// PostgreSQL/CockroachDB is migrated by `axon migrate` (once per
+	// rollout, under a lock), and this process waits for it.
+	if cfg.DatabaseKind() == config.DatabaseSQLite {
+		if err := os.MkdirAll(filepath.Dir(cfg.Database), 0o700); err != nil {
+			return fmt.Errorf("database directory: %w", err)
+		}
+	}
+	opts := store.Options{ApplicationName: "axon", Logger: log, Migrations: allMigrations()}
+	if s.db, err = openRetrying(ctx, cfg.Database, opts, log); err != nil {
+		return err
+	}
+	if cfg.DatabaseKind() == config.DatabaseSQLite {
+		if err := s.db.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	} else if err := waitSchema(ctx, s.db, log); err != nil {
+		return err
+	}
+
+	// NATS: embedded unless servers are given.
+	bopts := bus.Options{Name: "axon", Logger: log}
+	if len(cfg.NATS) == 0 {
+		s.emb, err = bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), Logger: log})
+		if err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		}
+		s.bus, err = s.emb.Connect(ctx, bopts)
+	} else {
+		s.bus, err = bus.Connect(ctx, cfg.NATS, bopts)
+	}
+	if err != nil {
+		return fmt.Errorf("NATS: %w", err)
+	}
+	if err := s.bus.EnsureStreams(ctx); err != nil {
+		return fmt.Errorf("NATS streams: %w", err)
+	}
+
+	roleCtx, stopRole := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopRole = stopRole
+	co := coord.NewLocal(log)
+	key := ks[0]
+	server := string(cfg.ServerName)
+
+	if cfg.HasRole(config.RoleRoom) {
+		rs, err := roomserver.New(s.db, s.bus, roomserver.Config{ServerName: server, Key: key, Logger: log.With("role", "room")})
+		if err != nil {
+			return err
+		}
+		s.goRole("room", func() error { return rs.Run(roleCtx, co) })
+	}
+
+	// The sync role's wake-ups travel over NATS so that every sync worker
+	// hears every indexer.
+	notifier := syncapi.NewNotifier()
+	if cfg.HasRole(config.RoleSync) {
+		if _, err := s.bus.Conn().Subscribe(syncapi.WakeSubject, syncapi.WakeHandler(notifier, log)); err != nil {
+			return fmt.Errorf("NATS: subscribe to sync wake-ups: %w", err)
+		}
+		ix := syncapi.NewIndexer(s.db, s.bus, log.With("role", "sync"), syncapi.PublishWake(s.bus.Conn(), log))
+		s.goRole("sync-indexer", func() error {
+			return co.Own(roleCtx, syncapi.IndexerResource, 1, func(ctx context.Context, _ int) {
+				if err := ix.Run(ctx); err != nil {
+					log.Error("sync: indexer stopped", "err", err)
+				}
+			})
+		})
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /livez", http.HandlerFunc(s.livez))
+	mux.Handle("GET /readyz", http.HandlerFunc(s.readyz))
+	if cfg.HasRole(config.RoleClient) || cfg.HasRole(config.RoleSync) {
+		if s.sub, err = roomserver.NewSubmitter(s.bus); err != nil {
+			return err
+		}
+		// The account hooks need the room endpoints, which need the
+		// account service's authentication: tie the knot through rooms.
+		var rooms *clientapi.API
+		acc, err := accounts.New(s.db, accounts.Config{
+			ServerName:   cfg.ServerName,
+			Registration: string(cfg.Registration),
+			SharedSecret: cfg.RegistrationSharedSecret.Reveal(),
+			Logger:       log.With("area", "accounts"),
+			OnProfileChange: func(ctx context.Context, userID id.UserID, name, avatar string) error {
+				return rooms.ProfileChanged(ctx, string(userID), name, avatar)
+			},
+			OnDeactivate: func(ctx context.Context, userID id.UserID) error {
+				return rooms.LeaveAll(ctx, string(userID))
+			},
+		})
+		if err != nil {
+			return err
+		}
+		s.goRole("accounts-janitor", func() error { acc.RunJanitor(roleCtx, 10*time.Minute); return nil })
+		authn := func(r *http.Request) (clientapi.Device, error) {
+			d, err := acc.Authenticate(r)
+			if err != nil {
+				return clientapi.Device{}, err
+			}
+			return clientapi.Device{UserID: string(d.UserID), DeviceID: d.DeviceID, IsGuest: d.IsGuest}, nil
+		}
+		profile := func(ctx context.Context, userID string) (string, string, error) {
+			return acc.Profile(ctx, id.UserID(userID))
+		}
+		rooms = clientapi.New(s.db, s.sub, authn, profile, clientapi.Config{
+			ServerName: server, Key: key, Logger: log.With("role", "client"),
+			Capabilities: func(d clientapi.Device) map[string]any {
+				return acc.Capabilities(&accounts.Device{UserID: id.UserID(d.UserID), DeviceID: d.DeviceID, IsGuest: d.IsGuest})
+			},
+		})
+		if cfg.HasRole(config.RoleClient) {
+			acc.Routes(mux)
+			rooms.Routes(mux)
+		}
+		if cfg.HasRole(config.RoleSync) {
+			s.sync = syncapi.NewAPI(s.db, notifier, func(r *http.Request) (string, string, error) {
+				d, err := authn(r)
+				return d.UserID, d.DeviceID, err
+			}, syncapi.Config{Logger: log.With("role", "sync")})
+			s.sync.Routes(mux)
+		}
+	}
+
+	httpm := metrics.NewHTTP(reg, "client")
+	handler := httpx.Chain(
+		httpx.RequestID,
+		httpm.Middleware,
+		httpx.AccessLog(log),
+		httpx.Recover(log),
+		httpx.CORS,
+		httpx.BodyLimit(httpx.DefaultBodyLimit),
+	)(metrics.CaptureRoute(httpx.WrapMux(mux)))
+	if err := s.listen(cfg.Listen, handler); err != nil {
+		return err
+	}
+	if cfg.MetricsListen != "" {
+		mm := http.NewServeMux()
+		mm.Handle("GET /metrics", metrics.Handler(reg, metrics.WithErrorLogger(log)))
+		mm.Handle("GET /livez", http.HandlerFunc(s.livez))
+		mm.Handle("GET /readyz", http.HandlerFunc(s.readyz))
+		// Profiles for operators, on the metrics listener only (keep it
+		// off the public network).
+		mm.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mm.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mm.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		if err := s.listen(cfg.MetricsListen, mm); err != nil {
+			return err
+		}
+	}
+	log.Info("axon: serving", "server_name", server, "client_api", s.addrs[0], "roles", fmt.Sprint(cfg.Roles),
+		"database", cfg.DatabaseKind(), "nats", natsMode(cfg))
+	return nil
+}
+
+func natsMode(cfg *config.Config) string {
+	if len(cfg.NATS) == 0 {
+		return "embedded"
+	}
+	return "external"
+}
+
+func (s *server) goRole(name string, run func() error) {
+	s.roles.Add(1)
+	go func() {
+		defer s.roles.Done()
+		if err := run(); err != nil {
+			s.log.Error("axon: role stopped with an error", "role", name, "err", err)
+		}
+	}()
+}
+
+func (s *server) listen(addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second, // above the longest /sync long-poll
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.http = append(s.http, srv)
+	s.addrs = append(s.addrs, ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("axon: HTTP server failed", "addr", addr, "err", err)
+		}
+	}()
+	return nil
+}
+
+// livez checks the process only: a liveness probe that checked NATS or the
+// database would turn a blip of theirs into a restart storm.
+func (s *server) livez(w http.ResponseWriter, _ *http.Request) {
+	_ = httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+// readyz includes the dependencies and the draining flag.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	problems := map[string]string{}
+	if s.draining.Load() {
+		problems["process"] = "draining"
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		problems["database"] = "unreachable"
+	} else if err := s.db.CheckSchema(ctx, s.db.LatestVersion()); err != nil {
+		problems["database"] = "schema older than this binary: run axon migrate"
+	}
+	if !s.bus.Connected() {
+		problems["nats"] = "disconnected"
+	}
+	if len(problems) > 0 {
+		_ = httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unready", "problems": problems})
+		return
+	}
+	_ = httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// shutdown: readiness fails first while serving continues, long-polls end
+// early, HTTP drains, consumers drain, then everything closes.
+func (s *server) shutdown() {
+	s.log.Info("axon: shutting down", "readiness_grace", s.readinessGrace, "drain_timeout", s.drainTimeout)
+	s.draining.Store(true)
+	time.Sleep(s.readinessGrace)
+	if s.sync != nil {
+		s.sync.Drain()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.drainTimeout)
+	defer cancel()
+	for _, h := range s.http {
+		if err := h.Shutdown(ctx); err != nil {
+			s.log.Warn("axon: HTTP drain incomplete", "err", err)
+		}
+	}
+	s.close()
+	s.log.Info("axon: stopped")
+}
+
+func (s *server) close() {
+	if s.stopRole != nil {
+		s.stopRole()
+		s.roles.Wait()
+	}
+	if s.sub != nil {
+		_ = s.sub.Close()
+	}
+	if s.bus != nil {
+		_ = s.bus.Close()
+	}
+	if s.emb != nil {
+		s.emb.Shutdown()
+	}
+	if s.db != nil {
+		_ = s.db.Close()
+	}
+}
+
+// openRetrying opens the database, retrying with backoff while it is
+// unreachable (reconnect forever), until ctx ends.
+func openRetrying(ctx context.Context, dsn string, opts store.Options, log *slog.Logger) (*store.DB, error) {
+	delay := 500 * time.Millisecond
+	for {
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		db, err := store.Open(octx, dsn, opts)
+		cancel()
+		if err == nil {
+			return db, nil
+		}
+		log.Warn("axon: database unreachable; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("database: %w", err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+}
+
+// waitSchema waits until `axon migrate` has brought the schema up to what
+// this binary needs.
+func waitSchema(ctx context.Context, db *store.DB, log *slog.Logger) error {
+	for {
+		err := db.CheckSchema(ctx, db.LatestVersion())
+		if err == nil {
+			return nil
+		}
+		log.Warn("axon: waiting for the database schema; run `axon migrate`", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("database schema: %w", err)
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
