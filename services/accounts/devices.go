@@ -252,3 +252,21 @@ func deleteWhereTx(ctx context.Context, tx *store.Tx, cond string, args ...any) 
 	}
 	return ids, nil
 }
+
+// DeviceIDs lists the user's device IDs (for send-to-device's "*").
+func (s *Service) DeviceIDs(ctx context.Context, userID string) ([]string, error) {
+	rows, err := s.db.Query(ctx, `SELECT device_id FROM accounts_devices WHERE user_id = $1 ORDER BY device_id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

@@ -95,6 +95,9 @@ func (b *builder) build(r *room, t *Template, content cjson.Value, prev []*event
 	}
 	ev, err := event.Build(v, p, b.origin, b.key)
 	if err != nil {
+		if signed, serr := event.HashAndSign(v, p, b.origin, b.key); serr == nil && signed.CanonicalLen() > event.MaxEventSize {
+			return nil, &buildError{code: "M_TOO_LARGE", msg: fmt.Sprintf("the event would be %d bytes, over the %d byte limit", signed.CanonicalLen(), event.MaxEventSize)}
+		}
 		return nil, &buildError{code: "M_BAD_JSON", msg: "the event is not valid: " + err.Error()}
 	}
 	return ev, nil

@@ -1,8 +1,6 @@
 package roomserver
 
 import (
-	"encoding/json"
-
 	"github.com/axon-hs/axon/matrix/cjson"
 )
 
@@ -58,16 +56,14 @@ func ToClient(e *StoredEvent, o FormatOptions) ClientEvent {
 	if o.TxnID != "" {
 		unsigned["transaction_id"] = o.TxnID
 	}
-	if e.RedactedBy != "" {
-		unsigned["redacted_because"] = json.RawMessage(`{"event_id":` + mustJSON(e.RedactedBy) + `}`)
+	if e.RedactedBecause != nil {
+		unsigned["redacted_because"] = ToClient(e.RedactedBecause, FormatOptions{NowMS: o.NowMS})
+	} else if e.RedactedBy != "" {
+		// The redaction is not loaded: at least say which event it was.
+		unsigned["redacted_because"] = map[string]string{"event_id": e.RedactedBy}
 	}
 	if len(unsigned) > 0 {
 		ce.Unsigned = unsigned
 	}
 	return ce
-}
-
-func mustJSON(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }

@@ -45,10 +45,13 @@ type Template struct {
 }
 
 // Txn is a client transaction: the spec scopes transaction IDs to the
-// device (the access token's device).
+// device (the access token's device), and a request is a retransmission
+// only when its path is the same too, which Scope identifies (e.g.
+// "send <room> <type>").
 type Txn struct {
 	DeviceID string `json:"device_id"`
 	TxnID    string `json:"txn_id"`
+	Scope    string `json:"scope"`
 }
 
 // Result is the room role's answer to an Input, sent to Input.ReplyTo once

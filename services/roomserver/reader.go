@@ -56,6 +56,28 @@ type StoredEvent struct {
 	*event.Event
 	RoomSeq    int64
 	RedactedBy string
+	// RedactedBecause is the redaction event when RedactedBy is set and
+	// the Reader loaded it (see WithRedactions).
+	RedactedBecause *StoredEvent
+}
+
+// WithRedactions loads the redaction event of every redacted event, for
+// unsigned.redacted_because.
+func (rd *Reader) WithRedactions(ctx context.Context, v *roomversion.Version, evs ...*StoredEvent) error {
+	for _, e := range evs {
+		if e == nil || e.RedactedBy == "" || e.RedactedBecause != nil {
+			continue
+		}
+		r, err := rd.Event(ctx, v, e.RedactedBy)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		e.RedactedBecause = r
+	}
+	return nil
 }
 
 // Event returns one event of the room.
@@ -75,7 +97,11 @@ func (rd *Reader) Event(ctx context.Context, v *roomversion.Version, eventID str
 	if err != nil {
 		return nil, fmt.Errorf("roomserver: stored event %s does not parse: %w", eventID, err)
 	}
-	return &StoredEvent{Event: ev, RoomSeq: seq, RedactedBy: redactedBy.String}, nil
+	se := &StoredEvent{Event: ev, RoomSeq: seq, RedactedBy: redactedBy.String}
+	if err := rd.WithRedactions(ctx, v, se); err != nil {
+		return nil, err
+	}
+	return se, nil
 }
 
 // Events returns the room's events with room_seq in [from, to], in room
@@ -92,7 +118,15 @@ func (rd *Reader) Events(ctx context.Context, v *roomversion.Version, roomID str
 	if err != nil {
 		return nil, err
 	}
-	return scanEvents(rows, v)
+	return rd.scanWithRedactions(ctx, rows, v)
+}
+
+func (rd *Reader) scanWithRedactions(ctx context.Context, rows *store.Rows, v *roomversion.Version) ([]*StoredEvent, error) {
+	evs, err := scanEvents(rows, v)
+	if err != nil {
+		return nil, err
+	}
+	return evs, rd.WithRedactions(ctx, v, evs...)
 }
 
 func scanEvents(rows *store.Rows, v *roomversion.Version) ([]*StoredEvent, error) {
@@ -133,7 +167,7 @@ func (rd *Reader) StateAt(ctx context.Context, v *roomversion.Version, roomID st
 	if err != nil {
 		return nil, err
 	}
-	return scanEvents(rows, v)
+	return rd.scanWithRedactions(ctx, rows, v)
 }
 
 // StateEvent returns one piece of the room's state after room_seq seq.
@@ -231,4 +265,47 @@ func (rd *Reader) Members(ctx context.Context, roomID, membership string) ([]Mem
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// MemberSummary counts the room's current joined and invited members and
+// lists up to maxHeroes of them other than exclude (by user ID), for the
+// room summary of /sync.
+func (rd *Reader) MemberSummary(ctx context.Context, roomID, exclude string, maxHeroes int) (joined, invited int, heroes []string, err error) {
+	rows, err := rd.db.Query(ctx, `SELECT membership, COUNT(*) FROM memberships
+		WHERE room_id = $1 AND membership IN ('join', 'invite') GROUP BY membership`, roomID)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	for rows.Next() {
+		var m string
+		var n int
+		if err := rows.Scan(&m, &n); err != nil {
+			rows.Close()
+			return 0, 0, nil, err
+		}
+		if m == "join" {
+			joined = n
+		} else {
+			invited = n
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, nil, err
+	}
+	rows, err = rd.db.Query(ctx, `SELECT user_id FROM memberships
+		WHERE room_id = $1 AND membership IN ('join', 'invite') AND user_id <> $2 ORDER BY user_id LIMIT $3`, roomID, exclude, maxHeroes)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	defer rows.Close()
+	heroes = []string{}
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return 0, 0, nil, err
+		}
+		heroes = append(heroes, u)
+	}
+	return joined, invited, heroes, rows.Err()
 }

@@ -194,16 +194,22 @@ func TestTxnIDsAreIdempotentAcrossRestarts(t *testing.T) {
 	testenv.ForEachEngine(t, func(t *testing.T, e testenv.Engine) {
 		h := newHarness(t, e)
 		roomID := h.createRoom("12")
-		txn := &Txn{DeviceID: "DEV", TxnID: "t1"}
+		txn := &Txn{DeviceID: "DEV", TxnID: "t1", Scope: "send " + roomID + " m.room.message"}
 		first := h.send(roomID, alice, txn, "once")
 		again := h.send(roomID, alice, txn, "once")
 		if first.Error != nil || again.Error != nil || first.EventIDs[0] != again.EventIDs[0] {
 			t.Fatalf("same txn gave %+v then %+v", first, again)
 		}
 		// Another device's same txn ID is another transaction.
-		other := h.send(roomID, alice, &Txn{DeviceID: "DEV2", TxnID: "t1"}, "once")
+		other := h.send(roomID, alice, &Txn{DeviceID: "DEV2", TxnID: "t1", Scope: txn.Scope}, "once")
 		if other.EventIDs[0] == first.EventIDs[0] {
 			t.Fatal("a txn ID of another device must not be de-duplicated")
+		}
+		// The same txn ID on another path (room, event type) is another
+		// request, not a retransmission.
+		elsewhere := h.send(roomID, alice, &Txn{DeviceID: "DEV", TxnID: "t1", Scope: "send " + roomID + " m.other"}, "once")
+		if elsewhere.EventIDs[0] == first.EventIDs[0] {
+			t.Fatal("a txn ID on another path must not be de-duplicated")
 		}
 		// A fresh room role (cold cache) still knows the transaction.
 		h.srv.cache.drop(roomID)
@@ -211,8 +217,8 @@ func TestTxnIDsAreIdempotentAcrossRestarts(t *testing.T) {
 		if third.EventIDs[0] != first.EventIDs[0] {
 			t.Fatalf("after a cache loss the txn gave %s, want %s", third.EventIDs[0], first.EventIDs[0])
 		}
-		if n := h.count(`SELECT COUNT(*) FROM events WHERE room_id = $1 AND type = 'm.room.message'`, roomID); n != 2 {
-			t.Fatalf("%d messages stored, want 2", n)
+		if n := h.count(`SELECT COUNT(*) FROM events WHERE room_id = $1 AND type = 'm.room.message'`, roomID); n != 3 {
+			t.Fatalf("%d messages stored, want 3", n)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package roomserver
 
 import (
 	"container/list"
-	"slices"
 	"sync"
 
 	"github.com/axon-hs/axon/matrix/auth"
@@ -129,35 +128,4 @@ func (c *cache) drop(roomIDs ...string) {
 			delete(c.items, id)
 		}
 	}
-}
-
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}
-
-// stateKeysSorted returns the room's state keys in a stable order (for
-// tests and deterministic output).
-func (r *room) stateKeysSorted() []auth.StateKey {
-	keys := make([]auth.StateKey, 0, len(r.state))
-	for k := range r.state {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b auth.StateKey) int {
-		if a.Type != b.Type {
-			if a.Type < b.Type {
-				return -1
-			}
-			return 1
-		}
-		switch {
-		case a.StateKey < b.StateKey:
-			return -1
-		case a.StateKey > b.StateKey:
-			return 1
-		}
-		return 0
-	})
-	return keys
 }

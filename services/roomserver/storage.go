@@ -95,8 +95,8 @@ func loadEvents(ctx context.Context, db *store.DB, v *roomversion.Version, ids [
 // lookupTxn returns the event ID recorded for a client transaction, or "".
 func lookupTxn(ctx context.Context, db *store.DB, sender string, t *Txn) (string, error) {
 	var eventID string
-	err := db.QueryRow(ctx, `SELECT event_id FROM client_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`,
-		sender, t.DeviceID, t.TxnID).Scan(&eventID)
+	err := db.QueryRow(ctx, `SELECT event_id FROM client_txns WHERE user_id = $1 AND device_id = $2 AND txn_id = $3 AND scope = $4`,
+		sender, t.DeviceID, t.TxnID, t.Scope).Scan(&eventID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -209,8 +209,8 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 			}
 		}
 		if p.txn != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO client_txns (user_id, device_id, txn_id, room_id, event_id, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6)`, ev.Sender(), p.txn.DeviceID, p.txn.TxnID, r.id, ev.ID(), now); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO client_txns (user_id, device_id, txn_id, scope, room_id, event_id, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, ev.Sender(), p.txn.DeviceID, p.txn.TxnID, p.txn.Scope, r.id, ev.ID(), now); err != nil {
 				return err
 			}
 		}

@@ -32,7 +32,7 @@ type batch struct {
 	writes  map[string]*roomWrite
 	order   []*roomWrite
 	replies []reply
-	txns    map[Txn]string // txn seen in this batch (sender|device|txn) → event ID
+	txns    map[Txn]string // txn seen in this batch (sender|device, txn, scope) → event ID
 }
 
 type reply struct {
@@ -191,7 +191,7 @@ func (w *partitionWorker) apply(ctx context.Context, b *batch, in *Input) (Resul
 	for i := range in.Events {
 		t := &in.Events[i]
 		if t.Txn != nil {
-			key := Txn{DeviceID: t.Sender + "|" + t.Txn.DeviceID, TxnID: t.Txn.TxnID}
+			key := Txn{DeviceID: t.Sender + "|" + t.Txn.DeviceID, TxnID: t.Txn.TxnID, Scope: t.Txn.Scope}
 			if id, ok := b.txns[key]; ok {
 				res.EventIDs = append(res.EventIDs, id)
 				continue
@@ -239,7 +239,7 @@ func (w *partitionWorker) apply(ctx context.Context, b *batch, in *Input) (Resul
 		r.apply(ev)
 		rw.events = append(rw.events, w.persisted(r, ev, t.Txn, redacts))
 		if t.Txn != nil {
-			key := Txn{DeviceID: t.Sender + "|" + t.Txn.DeviceID, TxnID: t.Txn.TxnID}
+			key := Txn{DeviceID: t.Sender + "|" + t.Txn.DeviceID, TxnID: t.Txn.TxnID, Scope: t.Txn.Scope}
 			b.txns[key] = ev.ID()
 			newTxns = append(newTxns, key)
 		}

@@ -59,16 +59,19 @@ CREATE TABLE IF NOT EXISTS memberships (
 CREATE INDEX IF NOT EXISTS memberships_room ON memberships (room_id, membership);
 
 -- client_txns maps a client's transaction ID to the event it produced, so
--- the same device and txnId always yield the same event ID, across
--- restarts and workers.
+-- the same device, txnId and request path always yield the same event ID,
+-- across restarts and workers. scope is the path's identity (endpoint,
+-- room and event type or redacted event): the spec makes a request a
+-- retransmission only when both the transaction ID and the path match.
 CREATE TABLE IF NOT EXISTS client_txns (
 	user_id    {{text}} NOT NULL,
 	device_id  {{text}} NOT NULL,
 	txn_id     {{text}} NOT NULL,
+	scope      {{text}} NOT NULL,
 	room_id    {{text}} NOT NULL,
 	event_id   {{text}} NOT NULL,
 	created_at {{bigint}} NOT NULL,
-	PRIMARY KEY (user_id, device_id, txn_id)
+	PRIMARY KEY (user_id, device_id, txn_id, scope)
 );
 
 -- outbox holds committed events not yet published to ROOM_EVENTS. Written
