@@ -28,6 +28,8 @@ import (
 	"github.com/axon-hs/axon/services/clientapi"
 	"github.com/axon-hs/axon/services/roomserver"
 	"github.com/axon-hs/axon/services/syncapi"
+	"github.com/axon-hs/axon/services/userdata"
+	"github.com/nats-io/nats.go"
 )
 
 // Shutdown budget (DESIGN.md "Graceful everything"): readiness fails
@@ -42,7 +44,7 @@ const (
 
 // allMigrations are the migration sets of every area, in one version space.
 func allMigrations() []fs.FS {
-	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations()}
+	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations(), userdata.Migrations()}
 }
 
 // cmdServe runs the server until SIGTERM or SIGINT.
@@ -179,6 +181,7 @@ func (s *server) start(ctx context.Context) error {
 		// The account hooks need the room endpoints, which need the
 		// account service's authentication: tie the knot through rooms.
 		var rooms *clientapi.API
+		var ud *userdata.Service
 		acc, err := accounts.New(s.db, accounts.Config{
 			ServerName:   cfg.ServerName,
 			Registration: string(cfg.Registration),
@@ -189,6 +192,13 @@ func (s *server) start(ctx context.Context) error {
 			},
 			OnDeactivate: func(ctx context.Context, userID id.UserID) error {
 				return rooms.LeaveAll(ctx, string(userID))
+			},
+			OnDevicesDeleted: func(ctx context.Context, userID id.UserID, devices []string) error {
+				var errs []error
+				for _, d := range devices {
+					errs = append(errs, ud.DeleteDevice(ctx, string(userID), d))
+				}
+				return errors.Join(errs...)
 			},
 		})
 		if err != nil {
@@ -211,15 +221,20 @@ func (s *server) start(ctx context.Context) error {
 				return acc.Capabilities(&accounts.Device{UserID: id.UserID(d.UserID), DeviceID: d.DeviceID, IsGuest: d.IsGuest})
 			},
 		})
+		ud, err = s.userData(roleCtx, authn, notifier, acc)
+		if err != nil {
+			return err
+		}
 		if cfg.HasRole(config.RoleClient) {
 			acc.Routes(mux)
 			rooms.Routes(mux)
+			ud.Routes(mux)
 		}
 		if cfg.HasRole(config.RoleSync) {
 			s.sync = syncapi.NewAPI(s.db, notifier, func(r *http.Request) (string, string, error) {
 				d, err := authn(r)
 				return d.UserID, d.DeviceID, err
-			}, syncapi.Config{Logger: log.With("role", "sync")})
+			}, syncapi.Config{Logger: log.With("role", "sync"), UserData: ud})
 			s.sync.Routes(mux)
 		}
 	}
@@ -253,6 +268,55 @@ func (s *server) start(ctx context.Context) error {
 	log.Info("axon: serving", "server_name", server, "client_api", s.addrs[0], "roles", fmt.Sprint(cfg.Roles),
 		"database", cfg.DatabaseKind(), "nats", natsMode(cfg))
 	return nil
+}
+
+// userData wires services/userdata: its wake-ups reach every sync worker
+// over NATS; typing updates travel between processes on their own subject.
+func (s *server) userData(ctx context.Context, authn func(*http.Request) (clientapi.Device, error), n *syncapi.Notifier, acc *accounts.Service) (*userdata.Service, error) {
+	rd := roomserver.NewReader(s.db)
+	nc := s.bus.Conn()
+	publishWake := syncapi.PublishWake(nc, s.log)
+	ud := userdata.New(s.db,
+		func(r *http.Request) (userdata.Device, error) {
+			d, err := authn(r)
+			return userdata.Device{UserID: d.UserID, DeviceID: d.DeviceID, IsGuest: d.IsGuest}, err
+		},
+		func(ctx context.Context, roomID, userID string) (bool, error) {
+			m, err := rd.MembershipOf(ctx, roomID, userID)
+			return m.Membership == "join", err
+		},
+		func(ctx context.Context, roomID string) ([]string, error) {
+			ms, err := rd.Members(ctx, roomID, "join")
+			users := make([]string, len(ms))
+			for i, m := range ms {
+				users[i] = m.UserID
+			}
+			return users, err
+		},
+		func(users, rooms []string) {
+			// A room's wake-up reaches its members' long-polls already.
+			if len(rooms) > 0 {
+				users = nil
+			}
+			publishWake(syncapi.Wake{Users: users, Rooms: rooms})
+		},
+		userdata.Config{
+			ServerName: string(s.cfg.ServerName),
+			Logger:     s.log.With("area", "userdata"),
+			Devices:    acc.DeviceIDs,
+			Rooms: func(ctx context.Context, userID string) ([]string, error) {
+				return rd.RoomsOf(ctx, userID, "join")
+			},
+			PublishTyping: func(data []byte) error { return nc.Publish(userdata.TypingSubject, data) },
+			LocalWake: func(users, rooms []string) {
+				n.Notify(syncapi.Wake{Users: users, Rooms: rooms})
+			},
+		})
+	if _, err := nc.Subscribe(userdata.TypingSubject, func(m *nats.Msg) { ud.ReceiveTyping(m.Data) }); err != nil {
+		return nil, fmt.Errorf("NATS: subscribe to typing: %w", err)
+	}
+	s.goRole("userdata", func() error { ud.Run(ctx); return nil })
+	return ud, nil
 }
 
 func natsMode(cfg *config.Config) string {

@@ -183,6 +183,11 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request, d Device) error
 	}
 	res, err := a.submit.Submit(r.Context(), &roomserver.Input{RoomID: roomID, RoomVersion: v.ID, Create: create.Canonical(), Events: evs})
 	if err := submitErr(res, err); err != nil {
+		if httpx.CodeOf(err) == httpx.CodeForbidden {
+			// The request's own state (power levels, initial_state)
+			// made one of the room's first events unauthorised.
+			err = httpx.InvalidRoomState("the requested room state is not valid: " + res.Error.Message)
+		}
 		return a.undoAlias(r, alias, err)
 	}
 	if req.Visibility == "public" {

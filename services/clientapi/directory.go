@@ -206,7 +206,7 @@ func (a *API) setVisibility(ctx context.Context, roomID string, public bool) err
 	return err
 }
 
-func (a *API) getVisibility(w http.ResponseWriter, r *http.Request, _ Device) error {
+func (a *API) getVisibility(w http.ResponseWriter, r *http.Request) error {
 	roomID, err := roomIDParam(r)
 	if err != nil {
 		return err
@@ -266,6 +266,9 @@ type publicRoomsQuery struct {
 	Limit  int
 	Since  string
 	Filter string
+	// RoomTypes, when not nil, keeps rooms of these types; a JSON null
+	// in the list stands for rooms without a type.
+	RoomTypes *[]*string
 }
 
 func (a *API) publicRoomsGet(w http.ResponseWriter, r *http.Request) error {
@@ -289,7 +292,8 @@ func (a *API) publicRoomsPost(w http.ResponseWriter, r *http.Request, _ Device) 
 		Limit  int    `json:"limit"`
 		Since  string `json:"since"`
 		Filter struct {
-			GenericSearchTerm string `json:"generic_search_term"`
+			GenericSearchTerm string     `json:"generic_search_term"`
+			RoomTypes         *[]*string `json:"room_types"`
 		} `json:"filter"`
 	}
 	if err := httpx.DecodeJSON(r, 0, &body); err != nil {
@@ -298,7 +302,7 @@ func (a *API) publicRoomsPost(w http.ResponseWriter, r *http.Request, _ Device) 
 	if s := r.URL.Query().Get("server"); s != "" && s != a.cfg.ServerName {
 		return httpx.New(httpx.CodeUnknown, "directories of other servers need federation").WithStatus(http.StatusBadGateway)
 	}
-	return a.publicRooms(w, r, publicRoomsQuery{Limit: body.Limit, Since: body.Since, Filter: body.Filter.GenericSearchTerm})
+	return a.publicRooms(w, r, publicRoomsQuery{Limit: body.Limit, Since: body.Since, Filter: body.Filter.GenericSearchTerm, RoomTypes: body.Filter.RoomTypes})
 }
 
 type publicRoom struct {
@@ -364,6 +368,9 @@ func (a *API) publicRooms(w http.ResponseWriter, r *http.Request, q publicRoomsQ
 		if term != "" && !matches(pr, term) {
 			continue
 		}
+		if q.RoomTypes != nil && !typeMatches(pr.RoomType, *q.RoomTypes) {
+			continue
+		}
 		matched++
 		if matched <= offset || len(chunk) >= limit {
 			continue
@@ -385,6 +392,15 @@ func chunkOrEmpty(c []publicRoom) []publicRoom {
 		return []publicRoom{}
 	}
 	return c
+}
+
+func typeMatches(t *string, want []*string) bool {
+	for _, w := range want {
+		if (w == nil && t == nil) || (w != nil && t != nil && *w == *t) {
+			return true
+		}
+	}
+	return false
 }
 
 func matches(pr publicRoom, term string) bool {

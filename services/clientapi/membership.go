@@ -90,6 +90,10 @@ func (a *API) join(ctx context.Context, w http.ResponseWriter, roomID string, d 
 	if _, err := a.sendMember(ctx, roomID, d.UserID, d.UserID, c); err != nil {
 		return err
 	}
+	// Joining again undoes a forget.
+	if _, err := a.db.Exec(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, d.UserID, roomID); err != nil {
+		return err
+	}
 	return httpx.WriteJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
 }
 
@@ -241,4 +245,12 @@ func (a *API) ban(w http.ResponseWriter, r *http.Request, d Device) error {
 
 func (a *API) unban(w http.ResponseWriter, r *http.Request, d Device) error {
 	return a.targetAction(w, r, d, "leave", "ban")
+}
+
+// forgotten reports whether the user forgot the room (and has not joined
+// it again since).
+func (a *API) forgotten(ctx context.Context, roomID, userID string) (bool, error) {
+	var n int
+	err := a.db.QueryRow(ctx, `SELECT COUNT(*) FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, userID, roomID).Scan(&n)
+	return n > 0, err
 }

@@ -32,7 +32,13 @@ func (a *API) visibleUpTo(ctx context.Context, roomID, userID string) (roomserve
 	case "join":
 		return info, info.HeadSeq, nil
 	case "leave", "ban":
-		return info, m.RoomSeq, nil
+		forgotten, err := a.forgotten(ctx, roomID, userID)
+		if err != nil {
+			return info, 0, err
+		}
+		if !forgotten {
+			return info, m.RoomSeq, nil
+		}
 	}
 	hv, err := a.rooms.StateEvent(ctx, info.Version, roomID, info.HeadSeq, "m.room.history_visibility", "")
 	if err == nil {
@@ -122,20 +128,36 @@ func (a *API) members(w http.ResponseWriter, r *http.Request, d Device) error {
 		return err
 	}
 	q := r.URL.Query()
-	state, err := a.rooms.StateAt(r.Context(), info.Version, roomID, upTo, "m.room.member")
+	at := upTo
+	if tok := q.Get("at"); tok != "" {
+		seq, err := a.pagePos(r.Context(), roomID, tok)
+		if err != nil {
+			return err
+		}
+		at = min(seq, upTo)
+	}
+	state, err := a.rooms.StateAt(r.Context(), info.Version, roomID, at, "m.room.member")
 	if err != nil {
 		return err
 	}
+	want, not := q.Get("membership"), q.Get("not_membership")
 	out := []roomserver.ClientEvent{}
 	for _, ev := range state {
 		m := ev.Membership()
-		if want := q.Get("membership"); want != "" && m != want {
-			continue
+		// With both filters an event passes when either does (spec:
+		// "the two filters are combined with OR").
+		keep := true
+		switch {
+		case want != "" && not != "":
+			keep = m == want || m != not
+		case want != "":
+			keep = m == want
+		case not != "":
+			keep = m != not
 		}
-		if not := q.Get("not_membership"); not != "" && m == not {
-			continue
+		if keep {
+			out = append(out, a.client(ev))
 		}
-		out = append(out, a.client(ev))
 	}
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"chunk": out})
 }
@@ -329,6 +351,12 @@ func (a *API) context(w http.ResponseWriter, r *http.Request, d Device) error {
 		}
 		limit = min(n, maxMessagesLimit)
 	}
+	var filter syncapi.RoomEventFilter
+	if s := r.URL.Query().Get("filter"); s != "" {
+		if err := decodeFilter(s, &filter); err != nil {
+			return err
+		}
+	}
 	ev, err := a.rooms.Event(r.Context(), info.Version, r.PathValue("eventId"))
 	if errors.Is(err, roomserver.ErrNotFound) || (err == nil && (ev.RoomID() != roomID || ev.RoomSeq > upTo)) {
 		return httpx.NotFound("no such event in the room, or not visible to you")
@@ -358,6 +386,26 @@ func (a *API) context(w http.ResponseWriter, r *http.Request, d Device) error {
 	state, err := a.rooms.StateAt(r.Context(), info.Version, roomID, lastSeq)
 	if err != nil {
 		return err
+	}
+	keep := func(evs []*roomserver.StoredEvent) []*roomserver.StoredEvent {
+		out := evs[:0:0]
+		for _, e := range evs {
+			if filter.Allows(e.Type(), e.Sender()) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	before, after = keep(before), keep(after)
+	if filter.LazyLoadMembers {
+		senders := map[string]bool{ev.Sender(): true, d.UserID: true}
+		for _, e := range append(slices.Clone(before), after...) {
+			senders[e.Sender()] = true
+		}
+		state = slices.DeleteFunc(state, func(e *roomserver.StoredEvent) bool {
+			sk, _ := e.StateKey()
+			return e.Type() == "m.room.member" && !senders[sk]
+		})
 	}
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{
 		"event":         a.client(ev),

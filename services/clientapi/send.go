@@ -40,7 +40,7 @@ func (a *API) send(w http.ResponseWriter, r *http.Request, d Device) error {
 		return err
 	}
 	res, err := a.submit.Submit(r.Context(), &roomserver.Input{RoomID: roomID, Events: []roomserver.Template{{
-		Type: typ, Sender: d.UserID, Content: content, Txn: &roomserver.Txn{DeviceID: d.DeviceID, TxnID: txn},
+		Type: typ, Sender: d.UserID, Content: content, Txn: &roomserver.Txn{DeviceID: d.DeviceID, TxnID: txn, Scope: "send " + roomID + " " + typ},
 	}}})
 	if err := submitErr(res, err); err != nil {
 		return err
@@ -94,7 +94,7 @@ func (a *API) redact(w http.ResponseWriter, r *http.Request, d Device) error {
 	}
 	res, err := a.submit.Submit(r.Context(), &roomserver.Input{RoomID: roomID, Events: []roomserver.Template{{
 		Type: "m.room.redaction", Sender: d.UserID, Content: content, Redacts: target,
-		Txn: &roomserver.Txn{DeviceID: d.DeviceID, TxnID: "redact:" + txn},
+		Txn: &roomserver.Txn{DeviceID: d.DeviceID, TxnID: txn, Scope: "redact " + roomID + " " + target},
 	}}})
 	if err := submitErr(res, err); err != nil {
 		return err

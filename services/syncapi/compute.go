@@ -2,11 +2,13 @@ package syncapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
 
 	"github.com/axon-hs/axon/services/roomserver"
+	"github.com/axon-hs/axon/services/userdata"
 )
 
 type syncRequest struct {
@@ -25,23 +27,34 @@ type computed struct {
 
 func (c *computed) empty() bool { return c.changes == 0 }
 
-// compute builds the response from since to the current position. It
-// returns the rooms the user is in (to wait on) and the position used.
-func (s *syncRequest) compute(ctx context.Context) (*computed, []string, int64, error) {
+func emptyRaw() rawList { return rawList{Events: []json.RawMessage{}} }
+
+// compute builds the response from since to the current positions. It
+// returns the rooms the user is joined to (to wait on).
+func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) {
 	a := s.api
+	var next Token
+	ud := a.cfg.UserData
+	if ud != nil {
+		var err error
+		if next.UserData, err = ud.Position(ctx); err != nil {
+			return nil, nil, err
+		}
+		next.Typing = ud.TypingPosition()
+	}
 	cur, err := currentPos(ctx, a.db)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, err
 	}
+	next.Events = cur
 	var from int64
 	if s.since != nil {
 		from = min(s.since.Events, cur)
 	}
 	resp := &syncResponse{
-		NextBatch:              Token{Events: cur}.String(),
-		AccountData:            eventList{Events: []any{}},
-		Presence:               eventList{Events: []any{}},
-		ToDevice:               eventList{Events: []any{}},
+		AccountData:            emptyRaw(),
+		Presence:               emptyRaw(),
+		ToDevice:               emptyRaw(),
 		DeviceLists:            deviceLists{Changed: []string{}, Left: []string{}},
 		DeviceOneTimeKeysCount: map[string]int{"signed_curve25519": 0},
 		DeviceUnusedFallback:   []string{},
@@ -51,14 +64,15 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, int64, 
 	c := &computed{out: resp}
 	now, err := membershipsAt(ctx, a.db, s.userID, cur)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, err
 	}
 	var before map[string]memberState
 	if s.since != nil {
 		if before, err = membershipsAt(ctx, a.db, s.userID, from); err != nil {
-			return nil, nil, 0, err
+			return nil, nil, err
 		}
 	}
+	var newlyJoined []string
 	var waitRooms []string
 	ids := make([]string, 0, len(now))
 	for id := range now {
@@ -79,9 +93,12 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, int64, 
 		case "join":
 			// A room joined since the last sync gets its full state.
 			newly := s.since == nil || !had || prev.membership != "join"
+			if newly && s.since != nil {
+				newlyJoined = append(newlyJoined, roomID)
+			}
 			jr, n, err := s.joinedRoom(ctx, roomID, from, cur, newly || s.fullState)
 			if err != nil {
-				return nil, nil, 0, err
+				return nil, nil, err
 			}
 			if n > 0 || newly || s.fullState {
 				rooms.Join[roomID] = jr
@@ -91,7 +108,7 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, int64, 
 			if changed || s.fullState {
 				ir, err := s.invitedRoom(ctx, roomID, cur)
 				if err != nil {
-					return nil, nil, 0, err
+					return nil, nil, err
 				}
 				rooms.Invite[roomID] = ir
 				c.changes++
@@ -100,9 +117,16 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, int64, 
 			// Shown once, when it happens (or on initial sync with
 			// include_leave), with the timeline up to the leave.
 			if (s.since != nil && changed && had) || (s.since == nil && s.filter.Room.IncludeLeave) {
+				forgotten, err := isForgotten(ctx, a.db, s.userID, roomID)
+				if err != nil {
+					return nil, nil, err
+				}
+				if forgotten {
+					continue
+				}
 				lr, err := s.leftRoom(ctx, roomID, from, m.pos, s.since == nil || prev.membership != "join")
 				if err != nil {
-					return nil, nil, 0, err
+					return nil, nil, err
 				}
 				rooms.Leave[roomID] = lr
 				c.changes++
@@ -115,7 +139,96 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, int64, 
 		}
 	}
 	resp.Rooms = rooms
-	return c, waitRooms, cur, nil
+	if ud != nil {
+		q := userdata.SyncQuery{UserID: s.userID, DeviceID: s.deviceID, JoinedRooms: waitRooms, NewlyJoinedRooms: newlyJoined,
+			To: next.UserData, ToTyping: next.Typing, Initial: s.since == nil}
+		if s.since != nil {
+			q.From, q.FromTyping = s.since.UserData, s.since.Typing
+		}
+		data, err := ud.Sync(ctx, q)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.addUserData(c, data, now)
+		if data.ToDeviceUpTo > 0 && data.ToDeviceUpTo < next.UserData {
+			next.UserData = data.ToDeviceUpTo
+		}
+	}
+	resp.NextBatch = next.String()
+	return c, waitRooms, nil
+}
+
+// addUserData puts the userdata streams into the response, through the
+// filter.
+func (s *syncRequest) addUserData(c *computed, data *userdata.SyncData, members map[string]memberState) {
+	resp, f := c.out, s.filter
+	if !data.Empty() {
+		c.changes++
+	}
+	resp.AccountData.Events = keepTypes(data.AccountData, &f.AccountData)
+	resp.Presence.Events = keepTypes(data.Presence, &f.Presence)
+	resp.ToDevice.Events = append(resp.ToDevice.Events, data.ToDevice...)
+	room := func(roomID string) *joinedRoom {
+		if jr := resp.Rooms.Join[roomID]; jr != nil {
+			return jr
+		}
+		if m, ok := members[roomID]; !ok || m.membership != "join" || !f.Room.AllowsRoom(roomID) {
+			return nil
+		}
+		jr := newJoinedRoom()
+		jr.Timeline = timeline{Events: []roomserver.ClientEvent{}}
+		resp.Rooms.Join[roomID] = jr
+		return jr
+	}
+	for roomID, evs := range data.RoomAccountData {
+		if !f.Room.AccountData.AllowsRoom(roomID) {
+			continue
+		}
+		if kept := keepTypes(evs, &f.Room.AccountData.EventFilter); len(kept) > 0 {
+			if jr := room(roomID); jr != nil {
+				jr.AccountData.Events = append(jr.AccountData.Events, kept...)
+			}
+		}
+	}
+	for roomID, evs := range data.Ephemeral {
+		if !f.Room.Ephemeral.AllowsRoom(roomID) {
+			continue
+		}
+		if kept := keepTypes(evs, &f.Room.Ephemeral.EventFilter); len(kept) > 0 {
+			if jr := room(roomID); jr != nil {
+				jr.Ephemeral.Events = append(jr.Ephemeral.Events, kept...)
+			}
+		}
+	}
+}
+
+// keepTypes applies an EventFilter's type and sender rules to raw events.
+func keepTypes(evs []json.RawMessage, f *EventFilter) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(evs))
+	for _, e := range evs {
+		var head struct {
+			Type   string `json:"type"`
+			Sender string `json:"sender"`
+		}
+		_ = json.Unmarshal(e, &head)
+		if f.Allows(head.Type, head.Sender) {
+			out = append(out, e)
+		}
+	}
+	if f.Limit != nil && len(out) > max(*f.Limit, 0) {
+		out = out[:max(*f.Limit, 0)]
+	}
+	return out
+}
+
+func newJoinedRoom() *joinedRoom {
+	return &joinedRoom{
+		State:               stateList{Events: []roomserver.ClientEvent{}},
+		AccountData:         emptyRaw(),
+		Ephemeral:           emptyRaw(),
+		Summary:             map[string]any{},
+		UnreadNotifications: unreadCounts{},
+	}
 }
 
 // timelineFor returns the room's timeline between from and to: the last
@@ -170,13 +283,7 @@ func (s *syncRequest) joinedRoom(ctx context.Context, roomID string, from, to in
 	if err != nil {
 		return nil, 0, err
 	}
-	jr := &joinedRoom{
-		State:               stateList{Events: []roomserver.ClientEvent{}},
-		AccountData:         eventList{Events: []any{}},
-		Ephemeral:           eventList{Events: []any{}},
-		Summary:             map[string]any{},
-		UnreadNotifications: unreadCounts{},
-	}
+	jr := newJoinedRoom()
 	tfrom := from
 	if full && s.since == nil {
 		tfrom = 0
@@ -199,8 +306,71 @@ func (s *syncRequest) joinedRoom(ctx context.Context, roomID string, from, to in
 	if err != nil {
 		return nil, 0, err
 	}
+	if s.filter.Room.State.LazyLoadMembers && !full {
+		// Members of the timeline's senders, as of the timeline's start,
+		// even when no state changed (spec "Lazy-loading room members").
+		if state, err = s.addSenderMembers(ctx, info, startSeq, state, tl); err != nil {
+			return nil, 0, err
+		}
+	}
 	jr.State.Events = s.stateEvents(state, tl)
+	if jr.Summary, err = s.summary(ctx, info, startSeq); err != nil {
+		return nil, 0, err
+	}
 	return jr, len(tl.Events) + len(jr.State.Events), nil
+}
+
+// addSenderMembers adds to state the member event of every timeline sender
+// it does not hold yet.
+func (s *syncRequest) addSenderMembers(ctx context.Context, info roomserver.RoomInfo, seq int64, state []*roomserver.StoredEvent, tl timeline) ([]*roomserver.StoredEvent, error) {
+	have := map[string]bool{}
+	for _, ev := range state {
+		if sk, _ := ev.StateKey(); ev.Type() == "m.room.member" {
+			have[sk] = true
+		}
+	}
+	for _, e := range tl.Events {
+		if have[e.Sender] || e.Sender == s.userID {
+			continue
+		}
+		have[e.Sender] = true
+		ev, err := s.api.rooms.StateEvent(ctx, info.Version, info.ID, seq, "m.room.member", e.Sender)
+		if errors.Is(err, roomserver.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		state = append(state, ev)
+	}
+	return state, nil
+}
+
+// maxHeroes bounds m.heroes.
+const maxHeroes = 5
+
+// summary is the room summary: member counts, and heroes when the room
+// has neither a name nor a canonical alias (clients then name it after
+// them). Counts and heroes are the room's current ones, which may be a
+// little ahead of the response's position.
+func (s *syncRequest) summary(ctx context.Context, info roomserver.RoomInfo, seq int64) (map[string]any, error) {
+	joined, invited, heroes, err := s.api.rooms.MemberSummary(ctx, info.ID, s.userID, maxHeroes)
+	if err != nil {
+		return nil, err
+	}
+	sum := map[string]any{"m.joined_member_count": joined, "m.invited_member_count": invited}
+	naming, err := s.api.rooms.StateAt(ctx, info.Version, info.ID, seq, "m.room.name", "m.room.canonical_alias")
+	if err != nil {
+		return nil, err
+	}
+	named := false
+	for _, ev := range naming {
+		named = named || ev.Content().Get("name").StrOr("") != "" || ev.Content().Get("alias").StrOr("") != ""
+	}
+	if !named {
+		sum["m.heroes"] = heroes
+	}
+	return sum, nil
 }
 
 // stateEvents formats state for the response, applying the state filter
@@ -237,7 +407,7 @@ func (s *syncRequest) leftRoom(ctx context.Context, roomID string, from, leavePo
 	if err != nil {
 		return nil, err
 	}
-	lr := &leftRoom{State: stateList{Events: []roomserver.ClientEvent{}}, AccountData: eventList{Events: []any{}}}
+	lr := &leftRoom{State: stateList{Events: []roomserver.ClientEvent{}}, AccountData: emptyRaw()}
 	tl, startSeq, err := s.timelineFor(ctx, info, from, leavePos)
 	if err != nil {
 		return nil, err

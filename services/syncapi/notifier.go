@@ -2,20 +2,31 @@ package syncapi
 
 import (
 	"context"
+	"hash/maphash"
 	"sync"
 )
 
-// Notifier wakes long-polling /sync requests when the index moves past
-// the position they have seen, in the rooms they are in or for them.
-// Waiters are indexed by room and user, so a wake touches only the
-// requests concerned.
+// Notifier wakes long-polling /sync requests when something concerning
+// them happens: new events in one of their rooms, or a change for their
+// user (membership, account data, to-device …). Waiters are indexed by room
+// and user, so a wake touches only the requests concerned.
+//
+// A request computes its response first and waits afterwards, so a change
+// that lands in between must not be missed. For that the notifier counts
+// wake-ups in a fixed array of buckets hashed by room and user: a request
+// takes a Mark before computing, and Wait returns at once if a bucket of
+// its user or rooms moved since. Collisions cause a spare recomputation,
+// never a missed wake-up.
 type Notifier struct {
 	mu     sync.Mutex
-	pos    int64
 	byRoom map[string]map[*waiter]struct{}
 	byUser map[string]map[*waiter]struct{}
 	count  int
+	seed   maphash.Seed
+	gen    [numBuckets]uint64
 }
+
+const numBuckets = 4096
 
 type waiter struct {
 	ch   chan struct{}
@@ -24,35 +35,33 @@ type waiter struct {
 
 // NewNotifier returns an empty notifier.
 func NewNotifier() *Notifier {
-	return &Notifier{byRoom: make(map[string]map[*waiter]struct{}), byUser: make(map[string]map[*waiter]struct{})}
+	return &Notifier{byRoom: make(map[string]map[*waiter]struct{}), byUser: make(map[string]map[*waiter]struct{}),
+		seed: maphash.MakeSeed()}
 }
 
-// Notify records a new index position and wakes the waiters concerned.
+func (n *Notifier) bucket(kind byte, key string) int {
+	var h maphash.Hash
+	h.SetSeed(n.seed)
+	h.WriteByte(kind)
+	h.WriteString(key)
+	return int(h.Sum64() % numBuckets)
+}
+
+// Notify wakes the waiters of the rooms and users of w.
 func (n *Notifier) Notify(w Wake) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if w.Pos > n.pos {
-		n.pos = w.Pos
-	}
 	for _, r := range w.Rooms {
+		n.gen[n.bucket('r', r)]++
 		for wt := range n.byRoom[r] {
 			wt.fire()
 		}
 	}
 	for _, u := range w.Users {
+		n.gen[n.bucket('u', u)]++
 		for wt := range n.byUser[u] {
 			wt.fire()
 		}
-	}
-}
-
-// WakeUser wakes the user's waiters (account data, to-device, receipts and
-// other per-user streams).
-func (n *Notifier) WakeUser(userID string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for wt := range n.byUser[userID] {
-		wt.fire()
 	}
 }
 
@@ -70,16 +79,38 @@ func (n *Notifier) Waiters() int {
 	return n.count
 }
 
+// Mark is a snapshot of the wake-up counts of one user and their rooms.
+type Mark struct {
+	user  uint64
+	rooms map[string]uint64
+}
+
+// Mark takes the snapshot a later Wait compares against.
+func (n *Notifier) Mark(userID string, rooms []string) Mark {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := Mark{user: n.gen[n.bucket('u', userID)], rooms: make(map[string]uint64, len(rooms))}
+	for _, r := range rooms {
+		m.rooms[r] = n.gen[n.bucket('r', r)]
+	}
+	return m
+}
+
 // Wait blocks until something concerning the user or one of the rooms
-// happens after position seen, or ctx ends. It returns at once if the
-// notifier has already seen a later position (the caller then recomputes,
-// and waits again if that was not for it).
-func (n *Notifier) Wait(ctx context.Context, userID string, rooms []string, seen int64) {
+// happens, or ctx ends. It returns at once when something did since mark
+// (rooms missing from the mark count as changed).
+func (n *Notifier) Wait(ctx context.Context, userID string, rooms []string, mark Mark) {
 	w := &waiter{ch: make(chan struct{})}
 	n.mu.Lock()
-	if n.pos > seen {
+	if n.gen[n.bucket('u', userID)] != mark.user {
 		n.mu.Unlock()
 		return
+	}
+	for _, r := range rooms {
+		if g, ok := mark.rooms[r]; !ok || n.gen[n.bucket('r', r)] != g {
+			n.mu.Unlock()
+			return
+		}
 	}
 	add := func(m map[string]map[*waiter]struct{}, k string) {
 		s := m[k]

@@ -93,3 +93,12 @@ func roomSeqAt(ctx context.Context, db *store.DB, roomID string, pos int64) (int
 func RoomSeqAt(ctx context.Context, db *store.DB, roomID string, pos int64) (int64, error) {
 	return roomSeqAt(ctx, db, roomID, pos)
 }
+
+// isForgotten reports whether the user forgot the room (POST /forget; the
+// client API's forgotten_rooms table): forgotten rooms never appear in
+// /sync.
+func isForgotten(ctx context.Context, db *store.DB, userID, roomID string) (bool, error) {
+	var n int
+	err := db.QueryRow(ctx, `SELECT COUNT(*) FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, userID, roomID).Scan(&n)
+	return n > 0, err
+}

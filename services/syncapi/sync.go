@@ -13,6 +13,7 @@ import (
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/services/roomserver"
+	"github.com/axon-hs/axon/services/userdata"
 )
 
 // Authenticator resolves a request's access token to its user and device.
@@ -23,8 +24,21 @@ type Authenticator func(r *http.Request) (userID, deviceID string, err error)
 type Config struct {
 	// MaxTimeout caps a long-poll's timeout (default 60s).
 	MaxTimeout time.Duration
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// UserData serves the streams besides room timelines; nil leaves
+	// their sections empty.
+	UserData UserData
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// UserData is what /sync needs from services/userdata: the per-user and
+// ephemeral streams (account data, receipts, typing, to-device, presence).
+type UserData interface {
+	Position(ctx context.Context) (int64, error)
+	TypingPosition() int64
+	Sync(ctx context.Context, q userdata.SyncQuery) (*userdata.SyncData, error)
+	AckToDevice(ctx context.Context, userID, deviceID string, upTo int64) error
+	SyncPresence(ctx context.Context, userID, setPresence string) error
 }
 
 // API serves /sync and the filter endpoints.
@@ -74,9 +88,9 @@ func (a *API) Routes(mux *http.ServeMux) {
 type syncResponse struct {
 	NextBatch              string         `json:"next_batch"`
 	Rooms                  *roomsResponse `json:"rooms,omitempty"`
-	AccountData            eventList      `json:"account_data"`
-	Presence               eventList      `json:"presence"`
-	ToDevice               eventList      `json:"to_device"`
+	AccountData            rawList        `json:"account_data"`
+	Presence               rawList        `json:"presence"`
+	ToDevice               rawList        `json:"to_device"`
 	DeviceLists            deviceLists    `json:"device_lists"`
 	DeviceOneTimeKeysCount map[string]int `json:"device_one_time_keys_count"`
 	DeviceUnusedFallback   []string       `json:"device_unused_fallback_key_types"`
@@ -87,8 +101,8 @@ type deviceLists struct {
 	Left    []string `json:"left"`
 }
 
-type eventList struct {
-	Events []any `json:"events"`
+type rawList struct {
+	Events []json.RawMessage `json:"events"`
 }
 
 type roomsResponse struct {
@@ -111,8 +125,8 @@ type stateList struct {
 type joinedRoom struct {
 	Timeline            timeline       `json:"timeline"`
 	State               stateList      `json:"state"`
-	AccountData         eventList      `json:"account_data"`
-	Ephemeral           eventList      `json:"ephemeral"`
+	AccountData         rawList        `json:"account_data"`
+	Ephemeral           rawList        `json:"ephemeral"`
 	Summary             map[string]any `json:"summary"`
 	UnreadNotifications unreadCounts   `json:"unread_notifications"`
 }
@@ -145,7 +159,7 @@ type knockedRoom struct {
 type leftRoom struct {
 	Timeline    timeline  `json:"timeline"`
 	State       stateList `json:"state"`
-	AccountData eventList `json:"account_data"`
+	AccountData rawList   `json:"account_data"`
 }
 
 func (a *API) sync(w http.ResponseWriter, r *http.Request) error {
@@ -189,12 +203,31 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) error {
 	}
 	req := &syncRequest{api: a, userID: userID, deviceID: deviceID, since: since, fullState: fullState, filter: f}
 	ctx := r.Context()
+	if ud := a.cfg.UserData; ud != nil {
+		if since != nil {
+			if err := ud.AckToDevice(ctx, userID, deviceID, since.UserData); err != nil {
+				return err
+			}
+		}
+		if err := ud.SyncPresence(ctx, userID, q.Get("set_presence")); err != nil {
+			return err
+		}
+	}
 	deadline := time.Now().Add(timeout)
+	// The mark is taken before each computation with the rooms the user
+	// is in, so a change landing between the computation and the wait
+	// ends the wait at once (see Notifier).
+	rooms, err := a.rooms.RoomsOf(ctx, userID, "join")
+	if err != nil {
+		return err
+	}
 	for {
-		resp, rooms, cur, err := req.compute(ctx)
+		mark := a.notifier.Mark(userID, rooms)
+		resp, joined, err := req.compute(ctx)
 		if err != nil {
 			return err
 		}
+		rooms = joined
 		if !resp.empty() || since == nil || fullState || timeout == 0 || !time.Now().Before(deadline) {
 			return httpx.WriteJSON(w, http.StatusOK, resp.out)
 		}
@@ -207,7 +240,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) error {
 			case <-done:
 			}
 		}()
-		a.notifier.Wait(wctx, userID, rooms, cur)
+		a.notifier.Wait(wctx, userID, rooms, mark)
 		close(done)
 		cancel()
 		if ctx.Err() != nil {
@@ -215,7 +248,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) error {
 		}
 		select {
 		case <-a.draining:
-			resp, _, _, err := req.compute(ctx)
+			resp, _, err := req.compute(ctx)
 			if err != nil {
 				return err
 			}
