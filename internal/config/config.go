@@ -1,8 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
+	"math"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/axon-hs/axon/matrix/id"
@@ -32,6 +36,10 @@ type Config struct {
 	LogLevel       LogLevel
 	LogFormat      LogFormat
 	SigningKeyPath string // file with the Ed25519 signing key
+
+	RateLimitIP    RateLimit // per client IP, on the Client-Server API
+	RateLimitUser  RateLimit // per user, on writes
+	TrustedProxies []string  // CIDRs whose X-Forwarded-For is believed
 
 	// Args are the command-line arguments left after the flags: those after
 	// the first non-flag argument or after "--".
@@ -207,3 +215,51 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 var _ slog.LogValuer = Secret("")
+
+// RateLimit is a rate limit setting: "RATE/BURST" (requests per second and
+// the burst allowed above it) or "off". The empty value (a Config built by
+// hand) is off too.
+type RateLimit string
+
+// Parse returns the rate and burst; rate 0 means off.
+func (r RateLimit) Parse() (rate float64, burst int, err error) {
+	if r == "off" || r == "0" || r == "" {
+		return 0, 0, nil
+	}
+	rs, bs, ok := strings.Cut(string(r), "/")
+	if !ok {
+		return 0, 0, fmt.Errorf("want RATE/BURST (such as 50/100) or off, got %q", string(r))
+	}
+	rate, err = strconv.ParseFloat(rs, 64)
+	if err != nil || rate < 0 || math.IsInf(rate, 0) || math.IsNaN(rate) {
+		return 0, 0, fmt.Errorf("the rate %q is not a non-negative number", rs)
+	}
+	burst, err = strconv.Atoi(bs)
+	if err != nil || burst < 1 {
+		return 0, 0, fmt.Errorf("the burst %q is not a positive integer", bs)
+	}
+	return rate, burst, nil
+}
+
+// TrustedProxyPrefixes returns TrustedProxies parsed (Validate checked them).
+func (c *Config) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix accepts a CIDR or a single address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

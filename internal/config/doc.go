@@ -106,6 +106,19 @@
 //	--signing-key-path                 AXON_SIGNING_KEY_PATH                 signing_key_path                 <data_dir>/signing.key
 //	    File that holds this server's Ed25519 signing key.
 //
+//	--rate-limit-ip                    AXON_RATE_LIMIT_IP                    rate_limit_ip                    50/100
+//	    Client-Server API requests allowed per client IP address: a sustained
+//	    rate per second and a burst ("50/100"), or "off". Excess requests get
+//	    429 M_LIMIT_EXCEEDED with Retry-After.
+//
+//	--rate-limit-user                  AXON_RATE_LIMIT_USER                  rate_limit_user                  10/50
+//	    Writes (sends, state, membership, room creation) allowed per user, as
+//	    rate_limit_ip, or "off".
+//
+//	--trusted-proxies                  AXON_TRUSTED_PROXIES                  trusted_proxies                  ""
+//	    Comma-separated networks of reverse proxies whose X-Forwarded-For header
+//	    names the client (for per-IP rate limits). Empty trusts no proxy.
+//
 // # Errors
 //
 // Load reports every problem at once, joined with errors.Join, each one a

@@ -100,6 +100,8 @@ func TestDefaults(t *testing.T) {
 		LogLevel:         LogInfo,
 		LogFormat:        LogText,
 		SigningKeyPath:   filepath.Join("axon-data", "signing.key"),
+		RateLimitIP:      "50/100",
+		RateLimitUser:    "10/50",
 	}
 	for _, s := range settings {
 		if g, w := s.get(c), s.get(want); g != w {
@@ -157,6 +159,9 @@ var precedenceValues = map[string][3]string{
 	keyLogLevel:         {"debug", "warn", "error"},
 	keyLogFormat:        {"json", "text", "json"},
 	keySigningKeyPath:   {"/flag.key", "/env.key", "/file.key"},
+	keyRateLimitIP:      {"off", "1.5/3", "100/1000"},
+	keyRateLimitUser:    {"2/2", "off", "0.2/10"},
+	keyTrustedProxies:   {"10.0.0.0/8,192.168.1.1", "::1", "fd00::/8"},
 }
 
 // TestPrecedence checks for every setting that a flag beats the

@@ -70,6 +70,9 @@ const (
 	keyLogLevel         = "log_level"
 	keyLogFormat        = "log_format"
 	keySigningKeyPath   = "signing_key_path"
+	keyRateLimitIP      = "rate_limit_ip"
+	keyRateLimitUser    = "rate_limit_user"
+	keyTrustedProxies   = "trusted_proxies"
 )
 
 // settings is every setting, in the order in which usage text, the dump and
@@ -192,6 +195,28 @@ var settings = []*setting{
 		derived: func(c *Config) string { return filepath.Join(c.DataDir, "signing.key") },
 		get:     func(c *Config) string { return c.SigningKeyPath },
 		set:     func(c *Config, v string) { c.SigningKeyPath = strings.TrimSpace(v) },
+	},
+	{
+		key: keyRateLimitIP, metavar: "RATE/BURST", def: "50/100",
+		usage: "Client-Server API requests allowed per client IP address: a sustained rate per " +
+			"second and a burst (\"50/100\"), or \"off\". Excess requests get 429 M_LIMIT_EXCEEDED " +
+			"with Retry-After.",
+		get: func(c *Config) string { return string(c.RateLimitIP) },
+		set: func(c *Config, v string) { c.RateLimitIP = RateLimit(lowerTrim(v)) },
+	},
+	{
+		key: keyRateLimitUser, metavar: "RATE/BURST", def: "10/50",
+		usage: "Writes (sends, state, membership, room creation) allowed per user, as " +
+			"rate_limit_ip, or \"off\".",
+		get: func(c *Config) string { return string(c.RateLimitUser) },
+		set: func(c *Config, v string) { c.RateLimitUser = RateLimit(lowerTrim(v)) },
+	},
+	{
+		key: keyTrustedProxies, metavar: "CIDRS", list: true,
+		usage: "Comma-separated networks of reverse proxies whose X-Forwarded-For header names " +
+			"the client (for per-IP rate limits). Empty trusts no proxy.",
+		get: func(c *Config) string { return strings.Join(c.TrustedProxies, ",") },
+		set: func(c *Config, v string) { c.TrustedProxies = splitList(v) },
 	},
 }
 

@@ -35,6 +35,19 @@ func (c *Config) validate() []error {
 	if c.DataDir == "" {
 		bad(keyDataDir, "must not be empty", nil)
 	}
+	for _, rl := range []struct {
+		key string
+		v   RateLimit
+	}{{keyRateLimitIP, c.RateLimitIP}, {keyRateLimitUser, c.RateLimitUser}} {
+		if _, _, err := rl.v.Parse(); err != nil {
+			bad(rl.key, err.Error(), err)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			bad(keyTrustedProxies, err.Error(), err)
+		}
+	}
 	if _, err := id.ParseServerName(string(c.ServerName)); err != nil {
 		bad(keyServerName, err.Error(), err) // says "invalid server name" and why
 	}

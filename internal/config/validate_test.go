@@ -183,3 +183,35 @@ func TestFieldErrorString(t *testing.T) {
 		}
 	}
 }
+
+func TestRateLimitsAndProxies(t *testing.T) {
+	c := &Config{
+		DataDir: "/d", ServerName: "example.org", Listen: ":8008", Database: "/d/axon.db",
+		Roles: []Role{RoleClient}, Registration: RegistrationOpen,
+		LogLevel: LogDebug, LogFormat: LogJSON, SigningKeyPath: "/d/key",
+		RateLimitIP: "50/100", RateLimitUser: "off", TrustedProxies: []string{"10.0.0.0/8", "::1"},
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if r, b, _ := c.RateLimitIP.Parse(); r != 50 || b != 100 {
+		t.Errorf("rate_limit_ip parsed as %v/%d", r, b)
+	}
+	if r, _, _ := c.RateLimitUser.Parse(); r != 0 {
+		t.Errorf("off parsed as rate %v", r)
+	}
+	if got := c.TrustedProxyPrefixes(); len(got) != 2 || got[1].Bits() != 128 {
+		t.Errorf("trusted proxies %v", got)
+	}
+	for _, bad := range []RateLimit{"50", "x/1", "-1/5", "5/0", "5/x", "NaN/2"} {
+		c.RateLimitIP = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "rate_limit_ip") {
+			t.Errorf("%q: error %v", bad, err)
+		}
+	}
+	c.RateLimitIP = "off"
+	c.TrustedProxies = []string{"not-a-network"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "trusted_proxies") {
+		t.Errorf("bad proxy: %v", err)
+	}
+}
