@@ -21,6 +21,7 @@ import (
 	"github.com/axon-hs/axon/internal/coord"
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/metrics"
+	"github.com/axon-hs/axon/internal/ratelimit"
 	"github.com/axon-hs/axon/internal/signingkey"
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/matrix/id"
@@ -110,8 +111,16 @@ func (s *server) start(ctx context.Context) error {
 			return fmt.Errorf("database directory: %w", err)
 		}
 	}
-	opts := store.Options{ApplicationName: "axon", Logger: log, Migrations: allMigrations()}
+	dbm, err := store.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	opts := store.Options{ApplicationName: "axon", Logger: log, Migrations: allMigrations(),
+		OnRetry: dbm.OnRetry, OnStatementTimeout: dbm.OnStatementTimeout}
 	if s.db, err = openRetrying(ctx, cfg.Database, opts, log); err != nil {
+		return err
+	}
+	if err := dbm.Observe(reg, s.db); err != nil {
 		return err
 	}
 	if cfg.DatabaseKind() == config.DatabaseSQLite {
@@ -139,6 +148,9 @@ func (s *server) start(ctx context.Context) error {
 	if err := s.bus.EnsureStreams(ctx); err != nil {
 		return fmt.Errorf("NATS streams: %w", err)
 	}
+	if err := bus.RegisterMetrics(reg, s.bus); err != nil {
+		return err
+	}
 
 	roleCtx, stopRole := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopRole = stopRole
@@ -147,7 +159,11 @@ func (s *server) start(ctx context.Context) error {
 	server := string(cfg.ServerName)
 
 	if cfg.HasRole(config.RoleRoom) {
-		rs, err := roomserver.New(s.db, s.bus, roomserver.Config{ServerName: server, Key: key, Logger: log.With("role", "room")})
+		rm, err := roomserver.NewMetrics(reg)
+		if err != nil {
+			return err
+		}
+		rs, err := roomserver.New(s.db, s.bus, roomserver.Config{ServerName: server, Key: key, Logger: log.With("role", "room"), Metrics: rm})
 		if err != nil {
 			return err
 		}
@@ -158,6 +174,9 @@ func (s *server) start(ctx context.Context) error {
 	// hears every indexer.
 	notifier := syncapi.NewNotifier()
 	if cfg.HasRole(config.RoleSync) {
+		if err := syncapi.RegisterMetrics(reg, notifier); err != nil {
+			return err
+		}
 		if _, err := s.bus.Conn().Subscribe(syncapi.WakeSubject, syncapi.WakeHandler(notifier, log)); err != nil {
 			return fmt.Errorf("NATS: subscribe to sync wake-ups: %w", err)
 		}
@@ -215,8 +234,13 @@ func (s *server) start(ctx context.Context) error {
 		profile := func(ctx context.Context, userID string) (string, string, error) {
 			return acc.Profile(ctx, id.UserID(userID))
 		}
+		userLimit, err := newLimiter(cfg.RateLimitUser)
+		if err != nil {
+			return err
+		}
 		rooms = clientapi.New(s.db, s.sub, authn, profile, clientapi.Config{
 			ServerName: server, Key: key, Logger: log.With("role", "client"),
+			LimitUser: func(userID string) (bool, time.Duration) { return userLimit.Allow(userID) },
 			Capabilities: func(d clientapi.Device) map[string]any {
 				return acc.Capabilities(&accounts.Device{UserID: id.UserID(d.UserID), DeviceID: d.DeviceID, IsGuest: d.IsGuest})
 			},
@@ -240,9 +264,14 @@ func (s *server) start(ctx context.Context) error {
 	}
 
 	httpm := metrics.NewHTTP(reg, "client")
+	ipLimit, err := newLimiter(cfg.RateLimitIP)
+	if err != nil {
+		return err
+	}
 	handler := httpx.Chain(
 		httpx.RequestID,
 		httpm.Middleware,
+		ratelimit.Middleware(ipLimit, ratelimit.IPKey(cfg.TrustedProxyPrefixes())),
 		httpx.AccessLog(log),
 		httpx.Recover(log),
 		httpx.CORS,
@@ -268,6 +297,15 @@ func (s *server) start(ctx context.Context) error {
 	log.Info("axon: serving", "server_name", server, "client_api", s.addrs[0], "roles", fmt.Sprint(cfg.Roles),
 		"database", cfg.DatabaseKind(), "nats", natsMode(cfg))
 	return nil
+}
+
+// newLimiter builds a limiter from a rate limit setting (nil when off).
+func newLimiter(rl config.RateLimit) (*ratelimit.Limiter, error) {
+	rate, burst, err := rl.Parse()
+	if err != nil || rate == 0 {
+		return nil, err
+	}
+	return ratelimit.New(ratelimit.Config{Rate: rate, Burst: burst}), nil
 }
 
 // userData wires services/userdata: its wake-ups reach every sync worker

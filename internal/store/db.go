@@ -205,19 +205,32 @@ func (db *DB) Close() error {
 
 // Exec runs one writing statement outside an explicit transaction.
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var e execer = db.w
 	if st := db.ws.get(ctx, query); st != nil {
-		return execOn(ctx, stmtRunner{st}, db.opts.StatementTimeout, query, args)
+		e = stmtRunner{st}
 	}
-	return execOn(ctx, db.w, db.opts.StatementTimeout, query, args)
+	res, err := execOn(ctx, e, db.opts.StatementTimeout, query, args)
+	db.observe(err)
+	return res, err
+}
+
+// observe counts statement timeouts.
+func (db *DB) observe(err error) {
+	if err != nil && db.opts.OnStatementTimeout != nil && errors.Is(err, ErrStatementTimeout) {
+		db.opts.OnStatementTimeout()
+	}
 }
 
 // Query runs a reading statement. On SQLite it runs on a read-only
 // connection, so a write here fails: use Exec or Tx.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	var q queryer = db.r
 	if st := db.rs.get(ctx, query); st != nil {
-		return queryOn(ctx, stmtRunner{st}, db.opts.StatementTimeout, query, args)
+		q = stmtRunner{st}
 	}
-	return queryOn(ctx, db.r, db.opts.StatementTimeout, query, args)
+	rows, err := queryOn(ctx, q, db.opts.StatementTimeout, query, args)
+	db.observe(err)
+	return rows, err
 }
 
 // QueryRow runs a reading statement that selects at most one row.

@@ -44,6 +44,9 @@ type Options struct {
 	// OnRetry, when set, is called once per retried transaction attempt, for
 	// metrics. It must be cheap and must not block.
 	OnRetry func()
+	// OnStatementTimeout, when set, is called for every statement that
+	// ran into StatementTimeout, for metrics. Same rules as OnRetry.
+	OnStatementTimeout func()
 
 	// SQLiteBusyTimeout is how long SQLite waits for another writer's lock
 	// before returning SQLITE_BUSY (default 5s); DB.Tx then backs off and

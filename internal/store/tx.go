@@ -16,6 +16,7 @@ type Tx struct {
 	tx    *sql.Tx
 	d     time.Duration // statement timeout
 	stmts *stmtCache
+	db    *DB
 }
 
 // prepared returns the transaction's copy of query's cached statement, or
@@ -32,10 +33,13 @@ func (tx *Tx) prepared(ctx context.Context, query string) *sql.Stmt {
 
 // Exec runs a statement in the transaction.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var e execer = tx.tx
 	if st := tx.prepared(ctx, query); st != nil {
-		return execOn(ctx, stmtRunner{st}, tx.d, query, args)
+		e = stmtRunner{st}
 	}
-	return execOn(ctx, tx.tx, tx.d, query, args)
+	res, err := execOn(ctx, e, tx.d, query, args)
+	tx.db.observe(err)
+	return res, err
 }
 
 // execRaw runs SQL that must not be prepared: migrations (several
@@ -47,10 +51,13 @@ func (tx *Tx) execRaw(ctx context.Context, query string) (sql.Result, error) {
 // Query runs a query in the transaction. Close the rows before the next
 // statement: one transaction is one connection.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	var q queryer = tx.tx
 	if st := tx.prepared(ctx, query); st != nil {
-		return queryOn(ctx, stmtRunner{st}, tx.d, query, args)
+		q = stmtRunner{st}
 	}
-	return queryOn(ctx, tx.tx, tx.d, query, args)
+	rows, err := queryOn(ctx, q, tx.d, query, args)
+	tx.db.observe(err)
+	return rows, err
 }
 
 // QueryRow runs a query that selects at most one row.
@@ -129,7 +136,7 @@ func (db *DB) attempt(ctx context.Context, stmt time.Duration, fn func(context.C
 			_ = stx.Rollback() // also on panic; the panic goes on
 		}
 	}()
-	if err := fn(ctx, &Tx{tx: stx, d: stmt, stmts: db.ws}); err != nil {
+	if err := fn(ctx, &Tx{tx: stx, d: stmt, stmts: db.ws, db: db}); err != nil {
 		return err
 	}
 	committed = true // Commit ends the transaction whether it succeeds or not
@@ -145,7 +152,7 @@ func (db *DB) cockroachTx(ctx context.Context, stmt time.Duration, fn func(conte
 				db.opts.OnRetry()
 			}
 			attempt++
-			return fn(ctx, &Tx{tx: stx, d: stmt, stmts: db.ws})
+			return fn(ctx, &Tx{tx: stx, d: stmt, stmts: db.ws, db: db})
 		})
 	if IsRetryable(err) {
 		return fmt.Errorf("%w: %w", ErrTooManyRetries, err)

@@ -37,6 +37,10 @@ type Config struct {
 	// PublicBaseURL is the Client-Server API's public URL, advertised in
 	// /.well-known/matrix/client (default https://<server name>).
 	PublicBaseURL string
+	// LimitUser, when set, rate-limits a user's writes (every request but
+	// GET): ok false means refuse with M_LIMIT_EXCEEDED, retry after the
+	// duration.
+	LimitUser func(userID string) (ok bool, retryAfter time.Duration)
 	// Capabilities adds the capabilities other areas decide (accounts:
 	// password change, profile fields, login tokens) for the device.
 	Capabilities func(d Device) map[string]any
@@ -76,6 +80,11 @@ func (a *API) authed(h func(w http.ResponseWriter, r *http.Request, d Device) er
 		d, err := a.auth(r)
 		if err != nil {
 			return err
+		}
+		if a.cfg.LimitUser != nil && r.Method != http.MethodGet {
+			if ok, after := a.cfg.LimitUser(d.UserID); !ok {
+				return httpx.LimitExceeded("too many requests; slow down", after)
+			}
 		}
 		return h(w, r, d)
 	})
