@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/matrix/event"
@@ -17,10 +18,68 @@ import (
 // a room goes through ROOM_INPUT.
 type Reader struct {
 	db *store.DB
+	// versions caches room versions, which never change. Bounded: it is
+	// emptied when it reaches maxCachedVersions.
+	mu       sync.RWMutex
+	versions map[string]*roomversion.Version
 }
 
+const maxCachedVersions = 100_000
+
 // NewReader returns a Reader over db.
-func NewReader(db *store.DB) *Reader { return &Reader{db: db} }
+func NewReader(db *store.DB) *Reader {
+	return &Reader{db: db, versions: make(map[string]*roomversion.Version)}
+}
+
+// Version returns the room's version, from memory after the first time.
+func (rd *Reader) Version(ctx context.Context, roomID string) (*roomversion.Version, error) {
+	rd.mu.RLock()
+	v := rd.versions[roomID]
+	rd.mu.RUnlock()
+	if v != nil {
+		return v, nil
+	}
+	info, err := rd.Room(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	rd.mu.Lock()
+	if len(rd.versions) >= maxCachedVersions {
+		clear(rd.versions)
+	}
+	rd.versions[roomID] = info.Version
+	rd.mu.Unlock()
+	return info.Version, nil
+}
+
+// EventsByID returns the room's events with the given IDs (those that
+// exist and are not rejected), by ID, in one query.
+func (rd *Reader) EventsByID(ctx context.Context, v *roomversion.Version, ids []string) (map[string]*StoredEvent, error) {
+	out := make(map[string]*StoredEvent, len(ids))
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		args := make([]any, len(chunk))
+		ph := make([]string, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+			ph[i] = fmt.Sprintf("$%d", i+1)
+		}
+		rows, err := rd.db.Query(ctx, `SELECT pdu, room_seq, redacted_by FROM events WHERE NOT rejected AND event_id IN (`+
+			strings.Join(ph, ",")+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		evs, err := rd.scanWithRedactions(ctx, rows, v)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range evs {
+			out[e.ID()] = e
+		}
+	}
+	return out, nil
+}
 
 // ErrNotFound means the room or event is not known here.
 var ErrNotFound = errors.New("roomserver: not found")

@@ -72,19 +72,22 @@ func (w *partitionWorker) handle(ctx context.Context, msgs []bus.Msg) error {
 		for _, rw := range b.order {
 			rw.r.committedSeq = rw.r.headSeq
 		}
-		if err := w.publish(ctx, b.order); err != nil {
-			// Committed but not relayed: the outbox keeps the rows and the
-			// next owner (or this worker's next start) relays them; until
-			// then later events of these rooms must not overtake them, so
-			// stop the partition by failing the batch would re-apply it.
-			// Instead keep retrying here: publishing is idempotent.
-			w.publishRetrying(ctx, b.order)
-		}
 	}
+	// The writers are answered as soon as their events are committed; the
+	// relay to ROOM_EVENTS follows (the outbox guarantees it).
 	for _, rp := range b.replies {
 		data, _ := json.Marshal(rp.res)
 		if err := w.s.bus.Conn().Publish(rp.to, data); err != nil {
 			w.log.Warn("roomserver: reply failed", "err", err)
+		}
+	}
+	if len(b.order) > 0 {
+		if err := w.publish(ctx, b.order); err != nil {
+			// Committed but not relayed. Failing the batch would apply it
+			// again, and moving on would let later events of these rooms
+			// overtake these in ROOM_EVENTS, so keep retrying here
+			// (publishing is idempotent); the outbox covers a crash.
+			w.publishRetrying(ctx, b.order)
 		}
 	}
 	w.s.m.observeBatch(len(msgs), countEvents(b.order), time.Since(start))
