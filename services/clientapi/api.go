@@ -132,6 +132,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 		h("PUT /directory/list/room/{roomId}", a.putVisibility)
 		mux.Handle("GET "+p+"/publicRooms", httpx.Handle(a.publicRoomsGet))
 		h("POST /publicRooms", a.publicRoomsPost)
+		h("POST /user_directory/search", a.searchUsers)
 	}
 }
 

@@ -149,7 +149,15 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 		if err != nil {
 			return nil, nil, err
 		}
-		s.addUserData(c, data, now)
+		for _, roomID := range s.addUserData(c, data, now) {
+			info, err := s.roomInfo(ctx, roomID)
+			if err != nil {
+				return nil, nil, err
+			}
+			if rooms.Join[roomID].UnreadNotifications, err = s.unread(ctx, info, cur); err != nil {
+				return nil, nil, err
+			}
+		}
 		if data.ToDeviceUpTo > 0 && data.ToDeviceUpTo < next.UserData {
 			next.UserData = data.ToDeviceUpTo
 		}
@@ -159,8 +167,9 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 }
 
 // addUserData puts the userdata streams into the response, through the
-// filter.
-func (s *syncRequest) addUserData(c *computed, data *userdata.SyncData, members map[string]memberState) {
+// filter. It returns the joined rooms it added to the response (which had
+// no timeline news), whose unread counts the caller fills in.
+func (s *syncRequest) addUserData(c *computed, data *userdata.SyncData, members map[string]memberState) (added []string) {
 	resp, f := c.out, s.filter
 	if !data.Empty() {
 		c.changes++
@@ -178,6 +187,7 @@ func (s *syncRequest) addUserData(c *computed, data *userdata.SyncData, members 
 		jr := newJoinedRoom()
 		jr.Timeline = timeline{Events: []roomserver.ClientEvent{}}
 		resp.Rooms.Join[roomID] = jr
+		added = append(added, roomID)
 		return jr
 	}
 	for roomID, evs := range data.RoomAccountData {
@@ -200,6 +210,7 @@ func (s *syncRequest) addUserData(c *computed, data *userdata.SyncData, members 
 			}
 		}
 	}
+	return added
 }
 
 // keepTypes applies an EventFilter's type and sender rules to raw events.
@@ -256,13 +267,18 @@ func (s *syncRequest) timelineFor(ctx context.Context, info roomserver.RoomInfo,
 		}
 	}
 	nowMS := a.cfg.Now().UnixMilli()
+	ids := make([]string, len(rows))
+	for i, ix := range rows {
+		ids[i] = ix.eventID
+	}
+	evs, err := a.rooms.EventsByID(ctx, info.Version, ids)
+	if err != nil {
+		return tl, 0, err
+	}
 	for _, ix := range rows {
-		ev, err := a.rooms.Event(ctx, info.Version, ix.eventID)
-		if errors.Is(err, roomserver.ErrNotFound) {
+		ev := evs[ix.eventID]
+		if ev == nil {
 			continue
-		}
-		if err != nil {
-			return tl, 0, err
 		}
 		if !s.filter.Room.Timeline.Allows(ev.Type(), ev.Sender()) {
 			continue
@@ -279,7 +295,7 @@ func (s *syncRequest) timelineFor(ctx context.Context, info roomserver.RoomInfo,
 
 func (s *syncRequest) joinedRoom(ctx context.Context, roomID string, from, to int64, full bool) (*joinedRoom, int, error) {
 	a := s.api
-	info, err := a.rooms.Room(ctx, roomID)
+	info, err := s.roomInfo(ctx, roomID)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -315,6 +331,9 @@ func (s *syncRequest) joinedRoom(ctx context.Context, roomID string, from, to in
 	}
 	jr.State.Events = s.stateEvents(state, tl)
 	if jr.Summary, err = s.summary(ctx, info, startSeq); err != nil {
+		return nil, 0, err
+	}
+	if jr.UnreadNotifications, err = s.unread(ctx, info, to); err != nil {
 		return nil, 0, err
 	}
 	return jr, len(tl.Events) + len(jr.State.Events), nil
@@ -403,7 +422,7 @@ func (s *syncRequest) stateEvents(state []*roomserver.StoredEvent, tl timeline) 
 
 func (s *syncRequest) leftRoom(ctx context.Context, roomID string, from, leavePos int64, full bool) (*leftRoom, error) {
 	a := s.api
-	info, err := a.rooms.Room(ctx, roomID)
+	info, err := s.roomInfo(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +455,7 @@ var strippedTypes = []string{"m.room.create", "m.room.join_rules", "m.room.canon
 
 func (s *syncRequest) invitedRoom(ctx context.Context, roomID string, to int64) (*invitedRoom, error) {
 	a := s.api
-	info, err := a.rooms.Room(ctx, roomID)
+	info, err := s.roomInfo(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
@@ -463,4 +482,11 @@ func (s *syncRequest) invitedRoom(ctx context.Context, roomID string, to int64) 
 		})
 	}
 	return ir, nil
+}
+
+// roomInfo is the room's ID and version (the head is not needed: /sync
+// reads positions from its own index).
+func (s *syncRequest) roomInfo(ctx context.Context, roomID string) (roomserver.RoomInfo, error) {
+	v, err := s.api.rooms.Version(ctx, roomID)
+	return roomserver.RoomInfo{ID: roomID, Version: v}, err
 }

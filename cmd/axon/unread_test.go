@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"testing"
+)
+
+// TestUnreadCounts checks notification and highlight counts in /sync and
+// that a read receipt clears them.
+func TestUnreadCounts(t *testing.T) {
+	ts := startServer(t, backends()[0])
+	alice, bob := ts.register("alice"), ts.register("bob")
+	room := alice.createRoom(map[string]any{"preset": "public_chat"})
+	bob.must("POST", "/join/"+apiEsc(room), map[string]any{})
+	alice.send(room, "my own message does not count")
+	bob.send(room, "hello")
+	bob.send(room, "hey alice, look") // the localpart as a word: a highlight
+	last := bob.must("PUT", fmt.Sprintf("/rooms/%s/send/m.room.message/m1", apiEsc(room)), map[string]any{
+		"msgtype": "m.text", "body": "for you", "m.mentions": map[string]any{"user_ids": []string{alice.UserID}},
+	})["event_id"].(string)
+
+	counts := func(resp map[string]any) (int, int, bool) {
+		rooms, _ := resp["rooms"].(map[string]any)
+		join, _ := rooms["join"].(map[string]any)
+		r, ok := join[room].(map[string]any)
+		if !ok {
+			return 0, 0, false
+		}
+		u := r["unread_notifications"].(map[string]any)
+		return int(u["notification_count"].(float64)), int(u["highlight_count"].(float64)), true
+	}
+	var resp map[string]any
+	ok := false
+	for range 20 { // until the index has the last message
+		resp = alice.sync(url.Values{})
+		if ids := timelineIDs(resp, room); len(ids) > 0 && ids[len(ids)-1] == last {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		t.Fatal("the last message never reached alice's sync")
+	}
+	if n, h, _ := counts(resp); n != 3 || h != 2 {
+		t.Fatalf("notification_count %d, highlight_count %d; want 3 and 2", n, h)
+	}
+	alice.must("POST", fmt.Sprintf("/rooms/%s/receipt/m.read/%s", apiEsc(room), apiEsc(last)), map[string]any{})
+	next := alice.syncUntil(resp["next_batch"].(string), func(r map[string]any) bool {
+		_, _, present := counts(r)
+		return present
+	})
+	if n, h, _ := counts(next); n != 0 || h != 0 {
+		t.Fatalf("after the receipt: notification_count %d, highlight_count %d; want 0", n, h)
+	}
+}
