@@ -63,7 +63,10 @@ fuzz: ## Run every fuzz target for FUZZTIME_LONG (default 2m) each.
 	    $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME_LONG) $$pkg >/tmp/axon-fuzz.$$$$.log 2>&1 || { cat /tmp/axon-fuzz.$$$$.log; rm -f /tmp/axon-fuzz.$$$$.log; exit 1; }; \
 	  done; done; rm -f /tmp/axon-fuzz.$$$$.log
 
-bench: ## Benchmarks of the protocol core (prints one table per package).
+bench: ## Send/sync scenarios over HTTP against fresh servers (embedded, then PostgreSQL); SCALE=0.25 for a quick run.
+	scripts/bench.sh
+
+bench-core: ## Go benchmarks of the protocol core and the store.
 	$(GO) test -run='^$$' -bench=. -benchmem ./matrix/...
 
-.PHONY: help run build test test-deps test-short fmt fmt-check vet lint unit fuzz-brief fuzz bench
+.PHONY: help run build bench-core test test-deps test-short fmt fmt-check vet lint unit fuzz-brief fuzz bench

@@ -4,7 +4,8 @@
 # URL as AXON_TEST_POSTGRES. The server lives in a temporary directory and is
 # stopped (by its data directory, with pg_ctl) and removed afterwards.
 # PostgreSQL is installed from Debian's packages when it is missing and we
-# may (root, or CI=true with sudo).
+# may (root, or CI=true with sudo). fsync is off (tests need no durability)
+# unless WITH_POSTGRES_FSYNC=on (benchmarks).
 set -euo pipefail
 
 find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -40,7 +41,7 @@ trap cleanup EXIT
 for attempt in 1 2 3 4 5; do
   port=$(shuf -i 20000-60000 -n 1)
   if "${as_pg[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c default_transaction_isolation=serializable -c fsync=off -c max_connections=200" \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c default_transaction_isolation=serializable -c fsync=${WITH_POSTGRES_FSYNC:-off} -c max_connections=200" \
       start >/dev/null; then
     break
   fi
