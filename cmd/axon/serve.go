@@ -80,6 +80,7 @@ type server struct {
 	addrs []string // bound addresses, in the order of http
 
 	readinessGrace, drainTimeout time.Duration
+	shutdownOnce                 sync.Once
 
 	draining atomic.Bool
 	roles    sync.WaitGroup
@@ -429,7 +430,9 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // shutdown: readiness fails first while serving continues, long-polls end
 // early, HTTP drains, consumers drain, then everything closes.
-func (s *server) shutdown() {
+func (s *server) shutdown() { s.shutdownOnce.Do(s.doShutdown) }
+
+func (s *server) doShutdown() {
 	s.log.Info("axon: shutting down", "readiness_grace", s.readinessGrace, "drain_timeout", s.drainTimeout)
 	s.draining.Store(true)
 	time.Sleep(s.readinessGrace)

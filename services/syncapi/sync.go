@@ -65,6 +65,9 @@ func NewAPI(db *store.DB, n *Notifier, auth Authenticator, cfg Config) *API {
 	return &API{db: db, rooms: roomserver.NewReader(db), auth: auth, notifier: n, cfg: cfg, draining: make(chan struct{})}
 }
 
+// Waiters is how many long-polls are waiting.
+func (a *API) Waiters() int { return a.notifier.Waiters() }
+
 // Drain ends every long-poll early (SIGTERM: clients reconnect to another
 // worker with the token they got).
 func (a *API) Drain() {
