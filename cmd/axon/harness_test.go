@@ -87,7 +87,9 @@ func startServer(t *testing.T, b backend, extra ...string) *testServer {
 		t.Fatalf("config: %v", err)
 	}
 	logw := &testLogWriter{t: t}
-	s := &server{cfg: cfg, log: newLogger(cfg, logw), readinessGrace: 0, drainTimeout: 5 * time.Second}
+	// The cheapest bcrypt cost: the suite registers and logs in hundreds
+	// of users, and hashing is not what it tests.
+	s := &server{cfg: cfg, log: newLogger(cfg, logw), readinessGrace: 0, drainTimeout: 5 * time.Second, bcryptCost: 4}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := s.start(ctx); err != nil {

@@ -81,6 +81,9 @@ type server struct {
 
 	readinessGrace, drainTimeout time.Duration
 	shutdownOnce                 sync.Once
+	// bcryptCost overrides the password hashing cost (tests; 0 = the
+	// accounts default).
+	bcryptCost int
 
 	draining atomic.Bool
 	roles    sync.WaitGroup
@@ -206,6 +209,7 @@ func (s *server) start(ctx context.Context) error {
 			ServerName:   cfg.ServerName,
 			Registration: string(cfg.Registration),
 			SharedSecret: cfg.RegistrationSharedSecret.Reveal(),
+			BcryptCost:   s.bcryptCost,
 			Logger:       log.With("area", "accounts"),
 			OnProfileChange: func(ctx context.Context, userID id.UserID, name, avatar string) error {
 				return rooms.ProfileChanged(ctx, string(userID), name, avatar)
