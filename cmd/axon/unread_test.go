@@ -4,18 +4,25 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
+
+	"github.com/axon-hs/axon/internal/testenv"
 )
 
 // TestUnreadCounts checks notification and highlight counts in /sync and
 // that a read receipt clears them.
 func TestUnreadCounts(t *testing.T) {
-	ts := startServer(t, backends()[0])
-	alice, bob := ts.register("alice"), ts.register("bob")
+	forEachBackend(t, testUnreadCounts)
+}
+
+func testUnreadCounts(t *testing.T, b backend) {
+	ts := startServer(t, b)
+	alice, bob := ts.register("alice_x"), ts.register("bob")
 	room := alice.createRoom(map[string]any{"preset": "public_chat"})
 	bob.must("POST", "/join/"+apiEsc(room), map[string]any{})
 	alice.send(room, "my own message does not count")
 	bob.send(room, "hello")
-	bob.send(room, "hey alice, look") // the localpart as a word: a highlight
+	bob.send(room, "hey alice_x, look") // the localpart as a word: a highlight
 	last := bob.must("PUT", fmt.Sprintf("/rooms/%s/send/m.room.message/m1", apiEsc(room)), map[string]any{
 		"msgtype": "m.text", "body": "for you", "m.mentions": map[string]any{"user_ids": []string{alice.UserID}},
 	})["event_id"].(string)
@@ -31,17 +38,11 @@ func TestUnreadCounts(t *testing.T) {
 		return int(u["notification_count"].(float64)), int(u["highlight_count"].(float64)), true
 	}
 	var resp map[string]any
-	ok := false
-	for range 20 { // until the index has the last message
+	testenv.Eventually(t, 10*time.Second, "the last message reaches alice's sync", func() bool {
 		resp = alice.sync(url.Values{})
-		if ids := timelineIDs(resp, room); len(ids) > 0 && ids[len(ids)-1] == last {
-			ok = true
-			break
-		}
-	}
-	if !ok {
-		t.Fatal("the last message never reached alice's sync")
-	}
+		ids := timelineIDs(resp, room)
+		return len(ids) > 0 && ids[len(ids)-1] == last
+	})
 	if n, h, _ := counts(resp); n != 3 || h != 2 {
 		t.Fatalf("notification_count %d, highlight_count %d; want 3 and 2", n, h)
 	}

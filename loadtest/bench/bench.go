@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -78,6 +79,7 @@ type runner struct {
 	n        int
 	bRooms   []string // rooms of scenario b
 	ownUsers []*user
+	watcher  *user // member of every room of scenario b
 }
 
 func (r *runner) scaled(n int) int { return max(1, int(float64(n)*r.cfg.Scale)) }
@@ -118,11 +120,12 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 
 // observer long-polls /sync for one user and records every event ID seen.
 type observer struct {
-	u    *user
-	mu   sync.Mutex
-	seen map[string]time.Time
-	stop context.CancelFunc
-	done chan struct{}
+	u        *user
+	failures atomic.Int64
+	mu       sync.Mutex
+	seen     map[string]time.Time
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
 func startObserver(ctx context.Context, u *user) (*observer, error) {
@@ -139,6 +142,8 @@ func startObserver(ctx context.Context, u *user) (*observer, error) {
 			resp, err := u.sync(octx, since, 10*time.Second, `{"room":{"timeline":{"limit":50}}}`)
 			if err != nil {
 				if octx.Err() == nil {
+					o.failures.Add(1)
+					fmt.Fprintf(os.Stderr, "bench: observer /sync failed: %v\n", err)
 					time.Sleep(50 * time.Millisecond)
 				}
 				continue

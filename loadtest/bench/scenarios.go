@@ -15,7 +15,6 @@ func (r *runner) sendLoad(ctx context.Context, name string, senders []*user, roo
 	start := time.Now()
 	var mu sync.Mutex
 	var lat []time.Duration
-	lastIDs := make([]string, len(senders))
 	var firstErr error
 	var wg sync.WaitGroup
 	for i, u := range senders {
@@ -24,7 +23,7 @@ func (r *runner) sendLoad(ctx context.Context, name string, senders []*user, roo
 			defer wg.Done()
 			local := make([]time.Duration, 0, n)
 			for j := range n {
-				id, d, err := u.send(ctx, rooms[i], fmt.Sprintf("message %d", j))
+				_, d, err := u.send(ctx, rooms[i], fmt.Sprintf("message %d", j))
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -34,7 +33,6 @@ func (r *runner) sendLoad(ctx context.Context, name string, senders []*user, roo
 					return
 				}
 				local = append(local, d)
-				lastIDs[i] = id
 			}
 			mu.Lock()
 			lat = append(lat, local...)
@@ -48,9 +46,25 @@ func (r *runner) sendLoad(ctx context.Context, name string, senders []*user, roo
 	accepted := time.Since(start)
 	res.Accepted = float64(res.Messages) / accepted.Seconds()
 	res.P50, res.P99 = percentile(lat, 0.5), percentile(lat, 0.99)
-	// Rooms shared by several senders: the last answered event of any
-	// sender is not necessarily the room's last, so wait for all of them.
-	last, err := obs.waitAll(ctx, lastIDs, 10*time.Minute)
+	// "Fully processed": a marker sent into each room after every send was
+	// answered is visible through /sync. A room's events are processed in
+	// order, so everything before the marker is too. (Waiting for each
+	// sender's last event instead can miss one that a limited timeline
+	// skipped.)
+	var markers []string
+	seen := map[string]bool{}
+	for i, room := range rooms {
+		if seen[room] {
+			continue
+		}
+		seen[room] = true
+		id, _, err := senders[i].send(ctx, room, "marker")
+		if err != nil {
+			return res, fmt.Errorf("%s: marker: %w", name, err)
+		}
+		markers = append(markers, id)
+	}
+	last, err := obs.waitAll(ctx, markers, 10*time.Minute)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", name, err)
 	}
@@ -61,6 +75,9 @@ func (r *runner) sendLoad(ctx context.Context, name string, senders []*user, roo
 		res.CPUPerEvent = c / time.Duration(res.Messages)
 	}
 	res.Note = fmt.Sprintf("fully processed %.0fms after the last answer", float64(res.ProcessedLag.Microseconds())/1000)
+	if n := obs.failures.Load(); n > 0 {
+		res.Note += fmt.Sprintf("; %d failed /sync calls", n)
+	}
 	return res, nil
 }
 
@@ -104,7 +121,7 @@ func (r *runner) separateRooms(ctx context.Context) (Result, error) {
 		}
 		users, rooms = append(users, u), append(rooms, room)
 	}
-	r.ownUsers, r.bRooms = users, rooms
+	r.ownUsers, r.bRooms, r.watcher = users, rooms, watcher
 	obs, err := startObserver(ctx, watcher)
 	if err != nil {
 		return Result{}, err
@@ -211,10 +228,27 @@ func (r *runner) initialSync(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	// The new user joins the rooms and says hello in each; once the
+	// watcher (in all of them) sees every hello, the sync index has the
+	// joins, and the measured sync is the user's very first.
+	obs, err := startObserver(ctx, r.watcher)
+	if err != nil {
+		return res, err
+	}
+	defer obs.close()
+	var hellos []string
 	for _, room := range r.bRooms {
 		if err := u.join(ctx, room); err != nil {
 			return res, err
 		}
+		id, _, err := u.send(ctx, room, "hello")
+		if err != nil {
+			return res, err
+		}
+		hellos = append(hellos, id)
+	}
+	if _, err := obs.waitAll(ctx, hellos, time.Minute); err != nil {
+		return res, err
 	}
 	var times []time.Duration
 	for range 5 {

@@ -77,11 +77,23 @@ func (a *API) sendMember(ctx context.Context, roomID, sender, target string, con
 }
 
 func (a *API) join(ctx context.Context, w http.ResponseWriter, roomID string, d Device, reason *string) error {
-	if _, err := a.rooms.Room(ctx, roomID); errors.Is(err, roomserver.ErrNotFound) {
+	info, err := a.rooms.Room(ctx, roomID)
+	if errors.Is(err, roomserver.ErrNotFound) {
 		// Joining over federation comes with the federation role.
 		return httpx.NotFound("this server does not know the room " + roomID)
 	} else if err != nil {
 		return err
+	}
+	if d.IsGuest {
+		// Guests may join only rooms that allow them (spec "Guest
+		// access": m.room.guest_access can_join).
+		ga, err := a.rooms.StateEvent(ctx, info.Version, roomID, info.HeadSeq, "m.room.guest_access", "")
+		if err != nil && !errors.Is(err, roomserver.ErrNotFound) {
+			return err
+		}
+		if ga == nil || ga.Content().Get("guest_access").StrOr("") != "can_join" {
+			return httpx.GuestAccessForbidden("this room does not allow guests to join")
+		}
 	}
 	c, err := a.memberContent(ctx, d.UserID, "join", reasonExtra(reason))
 	if err != nil {

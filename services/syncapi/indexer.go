@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/axon-hs/axon/internal/bus"
@@ -58,6 +59,10 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 		sk  *string
 		snd string
 		mem string
+		// notification and mention data (see the migration)
+		notifies bool
+		mentions any
+		legacy   bool
 	}
 	rows := make([]row, 0, len(msgs))
 	var last int64
@@ -85,6 +90,15 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 				r.mem, _ = pdu.Path("content", "membership").Str()
 			}
 		}
+		switch r.typ {
+		case "m.room.message", "m.room.encrypted", "m.sticker":
+			r.notifies = true
+			if m := pdu.Path("content", "m.mentions"); m.Exists() {
+				r.mentions = mentionList(m)
+			} else {
+				r.legacy = r.typ == "m.room.message"
+			}
+		}
 		rows = append(rows, r)
 	}
 	err := ix.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
@@ -97,9 +111,10 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 			if r.sk != nil {
 				sk = *r.sk
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO sync_events (pos, room_id, event_id, room_seq, type, state_key, sender, device_id, txn_id)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (pos) DO NOTHING`,
-				r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn); err != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO sync_events (pos, room_id, event_id, room_seq, type, state_key, sender, device_id, txn_id,
+					notifies, mentions, legacy_mentions)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (pos) DO NOTHING`,
+				r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn, r.notifies, r.mentions, r.legacy); err != nil {
 				return err
 			}
 			if r.mem != "" {
@@ -132,4 +147,19 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 		ix.wake(w)
 	}
 	return nil
+}
+
+// maxIndexedMentions bounds the user IDs of one event's m.mentions kept
+// in the index.
+const maxIndexedMentions = 50
+
+// mentionList is " @a:x @b:y " from m.mentions.user_ids (nil when none),
+// so that "contains ' @a:x '" finds a mention exactly.
+func mentionList(m cjson.Value) any {
+	ids, _ := m.Get("user_ids").Strings()
+	if len(ids) == 0 {
+		return nil
+	}
+	ids = ids[:min(len(ids), maxIndexedMentions)]
+	return " " + strings.Join(ids, " ") + " "
 }

@@ -49,6 +49,8 @@ type API struct {
 	notifier *Notifier
 	cfg      Config
 	draining chan struct{}
+	// unreadCache keeps unread counts incremental (see unread.go).
+	unreadCache unreadCache
 }
 
 // NewAPI returns the sync API.

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/services/roomserver"
@@ -15,47 +16,88 @@ import (
 // encrypted message or sticker) from someone else after the user's latest
 // read receipt (public or private) in the room, or after their join when
 // they have none. It is a highlight when it mentions the user: listed in
-// content.m.mentions.user_ids, or, for events without m.mentions (older
-// clients), when its body contains the user's localpart or displayname as
-// a word — the default rules .m.rule.is_user_mention,
-// .m.rule.contains_user_name and .m.rule.contains_display_name. User push
-// rules are not evaluated yet (they come with the push area).
+// content.m.mentions.user_ids (the indexer records these), or, for
+// messages without m.mentions (older clients), when the body contains the
+// user's localpart or displayname as a word — the default rules
+// .m.rule.is_user_mention, .m.rule.contains_user_name and
+// .m.rule.contains_display_name. User push rules are not evaluated yet
+// (they come with the push area).
 //
-// Counting stops at maxUnreadCounted events: clients show "999+" anyway,
-// and a room with a million unread messages must not cost a million rows
-// per sync.
-const maxUnreadCounted = 1000
+// Counting stops at maxUnreadCounted (clients show "999+" anyway: a room
+// with a million unread messages must not cost a million rows per sync),
+// and body matching looks at the newest maxLegacyScanned unread messages
+// without m.mentions.
+const (
+	maxUnreadCounted = 1000
+	maxLegacyScanned = 100
+)
 
 func (s *syncRequest) unread(ctx context.Context, info roomserver.RoomInfo, to int64) (unreadCounts, error) {
 	a := s.api
-	rows, err := a.db.Query(ctx, `SELECT se.event_id FROM sync_events se
-		WHERE se.room_id = $1 AND se.pos <= $3 AND se.sender <> $2
-		AND se.type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')
-		AND se.pos > COALESCE(
+	var from int64
+	err := a.db.QueryRow(ctx, `SELECT COALESCE(
 			(SELECT MAX(x.pos) FROM userdata_receipts r JOIN sync_events x ON x.event_id = r.event_id
 				WHERE r.room_id = $1 AND r.user_id = $2 AND r.receipt_type IN ('m.read', 'm.read.private')),
 			(SELECT MAX(m.pos) FROM sync_memberships m WHERE m.user_id = $2 AND m.room_id = $1 AND m.membership = 'join'),
-			0)
-		ORDER BY se.pos DESC LIMIT $4`, info.ID, s.userID, to, maxUnreadCounted)
+			0)`, info.ID, s.userID).Scan(&from)
 	if err != nil {
 		return unreadCounts{}, err
+	}
+	// Counts grow by the events since the last computation as long as the
+	// read position stays: only the new range is counted.
+	key := unreadKey{user: s.userID, room: info.ID}
+	base, lo := unreadCounts{}, from
+	if c, ok := a.unreadCache.get(key); ok && c.from == from && c.to <= to {
+		base, lo = c.counts, c.to
+	}
+	delta, err := s.countUnread(ctx, info, lo, to)
+	if err != nil {
+		return unreadCounts{}, err
+	}
+	counts := unreadCounts{
+		NotificationCount: min(base.NotificationCount+delta.NotificationCount, maxUnreadCounted),
+		HighlightCount:    min(base.HighlightCount+delta.HighlightCount, maxUnreadCounted),
+	}
+	a.unreadCache.put(key, unreadEntry{from: from, to: to, counts: counts})
+	return counts, nil
+}
+
+// countUnread counts notifications and highlights in (lo, hi].
+func (s *syncRequest) countUnread(ctx context.Context, info roomserver.RoomInfo, lo, hi int64) (unreadCounts, error) {
+	var counts unreadCounts
+	if hi <= lo {
+		return counts, nil
+	}
+	a := s.api
+	const window = ` FROM sync_events WHERE room_id = $1 AND pos > $2 AND pos <= $3 AND sender <> $4 AND notifies`
+	if err := a.db.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1`+window+` LIMIT $5) n`,
+		info.ID, lo, hi, s.userID, maxUnreadCounted).Scan(&counts.NotificationCount); err != nil {
+		return counts, err
+	}
+	if counts.NotificationCount == 0 {
+		return counts, nil
+	}
+	if err := a.db.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1`+window+` AND mentions LIKE $5 ESCAPE '\' LIMIT $6) n`,
+		info.ID, lo, hi, s.userID, "% "+likeEscape(s.userID)+" %", maxUnreadCounted).Scan(&counts.HighlightCount); err != nil {
+		return counts, err
+	}
+	rows, err := a.db.Query(ctx, `SELECT event_id`+window+` AND legacy_mentions ORDER BY pos DESC LIMIT $5`,
+		info.ID, lo, hi, s.userID, maxLegacyScanned)
+	if err != nil {
+		return counts, err
 	}
 	var ids []string
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return unreadCounts{}, err
+			return counts, err
 		}
 		ids = append(ids, id)
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return unreadCounts{}, err
-	}
-	counts := unreadCounts{NotificationCount: len(ids)}
-	if len(ids) == 0 {
-		return counts, nil
+	if err := rows.Err(); err != nil || len(ids) == 0 {
+		return counts, err
 	}
 	evs, err := a.rooms.EventsByID(ctx, info.Version, ids)
 	if err != nil {
@@ -71,6 +113,44 @@ func (s *syncRequest) unread(ctx context.Context, info roomserver.RoomInfo, to i
 		}
 	}
 	return counts, nil
+}
+
+type unreadKey struct{ user, room string }
+
+type unreadEntry struct {
+	from, to int64
+	counts   unreadCounts
+}
+
+// unreadCache remembers the last counts per user and room, so that a
+// steady stream of syncs counts only new events. Bounded: emptied when
+// full. Per process; a cold entry costs one full count.
+type unreadCache struct {
+	mu sync.Mutex
+	m  map[unreadKey]unreadEntry
+}
+
+const maxUnreadCacheEntries = 200_000
+
+func (c *unreadCache) get(k unreadKey) (unreadEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	return e, ok
+}
+
+func (c *unreadCache) put(k unreadKey, e unreadEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxUnreadCacheEntries {
+		c.m = make(map[unreadKey]unreadEntry)
+	}
+	c.m[k] = e
+}
+
+// likeEscape escapes LIKE's wildcards (user IDs may contain '_').
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // mentionNames are the words that mention the user in a plain body: their

@@ -13,9 +13,17 @@ CREATE TABLE IF NOT EXISTS sync_events (
 	state_key {{text}},
 	sender    {{text}} NOT NULL,
 	device_id {{text}},
-	txn_id    {{text}}
+	txn_id    {{text}},
+	-- notifies: the event counts for unread notifications (a message,
+	-- encrypted message or sticker); mentions: " @a:x @b:y " from
+	-- content.m.mentions.user_ids (bounded), and legacy_mentions when the
+	-- event has no m.mentions, so its body must be matched instead.
+	notifies        {{bool}} NOT NULL DEFAULT FALSE,
+	mentions        {{text}},
+	legacy_mentions {{bool}} NOT NULL DEFAULT FALSE
 );
 CREATE INDEX IF NOT EXISTS sync_events_room ON sync_events (room_id, pos);
+CREATE INDEX IF NOT EXISTS sync_events_event ON sync_events (event_id);
 
 -- sync_memberships logs every membership change, by user, in stream
 -- order: a user's rooms at position P are the latest row per room with
