@@ -23,6 +23,16 @@
 // memberships, the client transaction IDs and one outbox row per event are
 // written together. Only then are the writers answered.
 //
+// # Each input applies once
+//
+// Delivery from JetStream is at least once: a worker that dies between
+// its commit and the ack sees its batch again after a restart. The batch's
+// transaction also records the last ROOM_INPUT sequence the partition
+// applied (room_input_progress, with the stream's creation time, so a
+// recreated stream whose sequences start again is not mistaken for an old
+// one), and messages at or below it are skipped. Client transaction IDs
+// de-duplicate retries by the client on top of that.
+//
 // # Correctness does not depend on ownership
 //
 // Two workers that both believe they own a partition (a paused process, an

@@ -14,6 +14,7 @@ import (
 	"github.com/axon-hs/axon/internal/coord"
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/matrix/keys"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 //go:embed migrations/*.sql
@@ -98,7 +99,15 @@ func (s *Server) runPartition(ctx context.Context, p int) {
 	log := s.log.With("partition", p)
 	w := &partitionWorker{s: s, p: p, log: log, done: make(map[string]int64)}
 	for ctx.Err() == nil {
-		if err := w.relayPending(ctx); err != nil {
+		var err error
+		var info *jetstream.StreamInfo
+		if info, err = s.bus.StreamInfo(ctx, bus.RoomInput); err == nil {
+			w.streamCreated = info.Created.UnixNano()
+			if w.applied, err = inputProgress(ctx, s.db, p, w.streamCreated); err == nil {
+				err = w.relayPending(ctx)
+			}
+		}
+		if err != nil {
 			log.Warn("roomserver: relaying the outbox failed; retrying", "err", err)
 			select {
 			case <-ctx.Done():
@@ -120,7 +129,7 @@ func (s *Server) runPartition(ctx context.Context, p int) {
 	if len(w.done) > 0 {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := writeBatch(dctx, s.db, p, nil, w.done, s.cfg.Now().UnixMilli()); err != nil {
+		if err := writeBatch(dctx, s.db, p, nil, w.done, s.cfg.Now().UnixMilli(), progress{}); err != nil {
 			log.Warn("roomserver: outbox cleanup at shutdown failed", "err", err)
 		}
 	}

@@ -334,3 +334,44 @@ func TestOutputsReachRoomEventsInOrder(t *testing.T) {
 		})
 	})
 }
+
+// TestRedeliveredInputIsNotAppliedTwice plays a crash between the commit
+// and the ack: the same message (same stream sequence) is handled again,
+// by this worker and by a fresh one that loads its progress from the
+// database, and nothing is written twice.
+func TestRedeliveredInputIsNotAppliedTwice(t *testing.T) {
+	testenv.ForEachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		roomID := h.createRoom("12")
+		in, _ := json.Marshal(&Input{RoomID: roomID, Events: []Template{{Type: "m.room.message", Sender: alice,
+			Content: js(t, `{"msgtype":"m.text","body":"once"}`)}}})
+		p := bus.PartitionOf(roomID, h.bus.Partitions())
+		msg := bus.Msg{StreamSeq: 1 << 40, Data: in} // beyond anything the real stream holds
+		ctx := context.Background()
+		count := func() int {
+			return h.count(`SELECT COUNT(*) FROM events WHERE room_id = $1 AND type = 'm.room.message'`, roomID)
+		}
+		w := &partitionWorker{s: h.srv, p: p, log: h.srv.log, done: map[string]int64{}, streamCreated: 42}
+		for range 2 {
+			if err := w.handle(ctx, []bus.Msg{msg}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fresh := &partitionWorker{s: h.srv, p: p, log: h.srv.log, done: map[string]int64{}, streamCreated: 42}
+		var err error
+		if fresh.applied, err = inputProgress(ctx, h.db, p, 42); err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.handle(ctx, []bus.Msg{msg}); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != 1 {
+			t.Fatalf("the input was applied %d times", n)
+		}
+		// A recreated stream starts its sequences again: the progress of
+		// the old one does not hold its messages back.
+		if seq, err := inputProgress(ctx, h.db, p, 43); err != nil || seq != 0 {
+			t.Fatalf("progress for another stream: %d, %v", seq, err)
+		}
+	})
+}

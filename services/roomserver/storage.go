@@ -124,8 +124,24 @@ type roomWrite struct {
 // writeBatch persists the batch's rooms in one transaction, each guarded
 // by a compare-and-set of its head. It also deletes outbox rows already
 // published (done, by room: every row up to the seq).
-func writeBatch(ctx context.Context, db *store.DB, partition int, writes []*roomWrite, done map[string]int64, now int64) error {
+// progress is a partition's position in ROOM_INPUT: the last applied
+// sequence of the stream created at streamCreated.
+type progress struct {
+	lastSeq       uint64
+	streamCreated int64
+}
+
+func writeBatch(ctx context.Context, db *store.DB, partition int, writes []*roomWrite, done map[string]int64, now int64, pr progress) error {
 	return db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if pr.lastSeq > 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO room_input_progress (partition, last_seq, stream_created) VALUES ($1, $2, $3)
+				ON CONFLICT (partition) DO UPDATE SET last_seq = excluded.last_seq, stream_created = excluded.stream_created
+				WHERE room_input_progress.last_seq < excluded.last_seq
+					OR room_input_progress.stream_created <> excluded.stream_created`,
+				partition, int64(pr.lastSeq), pr.streamCreated); err != nil {
+				return err
+			}
+		}
 		for roomID, seq := range done {
 			if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE partition = $1 AND room_id = $2 AND room_seq <= $3`,
 				partition, roomID, seq); err != nil {
@@ -267,4 +283,16 @@ type outboxRow struct {
 	roomID  string
 	roomSeq int64
 	payload []byte
+}
+
+// inputProgress returns the last ROOM_INPUT sequence the partition applied
+// in the stream created at streamCreated (0 for another stream: its
+// sequences mean nothing here).
+func inputProgress(ctx context.Context, db *store.DB, partition int, streamCreated int64) (uint64, error) {
+	var seq, created int64
+	err := db.QueryRow(ctx, `SELECT last_seq, stream_created FROM room_input_progress WHERE partition = $1`, partition).Scan(&seq, &created)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && created != streamCreated) {
+		return 0, nil
+	}
+	return uint64(seq), err
 }

@@ -25,6 +25,10 @@ type partitionWorker struct {
 	// ROOM_EVENTS whose outbox row is not deleted yet; the next
 	// transaction deletes them.
 	done map[string]int64
+	// applied is the last input sequence committed (room_input_progress)
+	// of the ROOM_INPUT stream created at streamCreated.
+	applied       uint64
+	streamCreated int64
 }
 
 // batch is the work of one handler call.
@@ -44,7 +48,14 @@ type reply struct {
 func (w *partitionWorker) handle(ctx context.Context, msgs []bus.Msg) error {
 	start := time.Now()
 	b := &batch{writes: make(map[string]*roomWrite), txns: make(map[Txn]string)}
+	var last uint64
 	for _, m := range msgs {
+		last = max(last, m.StreamSeq)
+		if m.StreamSeq <= w.applied {
+			// Applied before a crash that came before the ack.
+			w.log.Info("roomserver: skipping an input applied already", "stream_seq", m.StreamSeq)
+			continue
+		}
 		var in Input
 		if err := json.Unmarshal(m.Data, &in); err != nil {
 			w.log.Error("roomserver: undecodable input dropped", "stream_seq", m.StreamSeq, "err", err)
@@ -60,15 +71,20 @@ func (w *partitionWorker) handle(ctx context.Context, msgs []bus.Msg) error {
 		}
 	}
 	if len(b.order) > 0 {
-		err := writeBatch(ctx, w.s.db, w.p, b.order, w.done, w.s.cfg.Now().UnixMilli())
+		err := writeBatch(ctx, w.s.db, w.p, b.order, w.done, w.s.cfg.Now().UnixMilli(), progress{lastSeq: last, streamCreated: w.streamCreated})
 		if err != nil {
 			w.discard(b)
 			if errors.Is(err, errConflict) {
 				w.log.Warn("roomserver: room head moved under this worker; reloading and retrying")
+				// Another writer may have applied some of these inputs.
+				if seq, perr := inputProgress(ctx, w.s.db, w.p, w.streamCreated); perr == nil {
+					w.applied = max(w.applied, seq)
+				}
 			}
 			return err
 		}
 		clear(w.done)
+		w.applied = max(w.applied, last)
 		for _, rw := range b.order {
 			rw.r.committedSeq = rw.r.headSeq
 		}
