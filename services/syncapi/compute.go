@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/axon-hs/axon/services/roomserver"
 	"github.com/axon-hs/axon/services/userdata"
@@ -26,6 +27,9 @@ type computed struct {
 }
 
 func (c *computed) empty() bool { return c.changes == 0 }
+
+// syncParallelism bounds the rooms of one /sync computed at once.
+const syncParallelism = 4
 
 func emptyRaw() rawList { return rawList{Events: []json.RawMessage{}} }
 
@@ -74,6 +78,14 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 	}
 	var newlyJoined []string
 	var waitRooms []string
+	type joinJob struct {
+		roomID string
+		full   bool
+		jr     *joinedRoom
+		n      int
+		err    error
+	}
+	var jobs []*joinJob
 	ids := make([]string, 0, len(now))
 	for id := range now {
 		ids = append(ids, id)
@@ -96,14 +108,7 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 			if newly && s.since != nil {
 				newlyJoined = append(newlyJoined, roomID)
 			}
-			jr, n, err := s.joinedRoom(ctx, roomID, from, cur, newly || s.fullState)
-			if err != nil {
-				return nil, nil, err
-			}
-			if n > 0 || newly || s.fullState {
-				rooms.Join[roomID] = jr
-				c.changes += n + 1
-			}
+			jobs = append(jobs, &joinJob{roomID: roomID, full: newly || s.fullState})
 		case "invite":
 			if changed || s.fullState {
 				ir, err := s.invitedRoom(ctx, roomID, cur)
@@ -136,6 +141,29 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 				rooms.Knock[roomID] = &knockedRoom{KnockState: stateList{Events: []roomserver.ClientEvent{}}}
 				c.changes++
 			}
+		}
+	}
+	// Joined rooms are computed a few at a time: their queries are
+	// independent reads, and the first sync of a user in many rooms is
+	// what a client waits for longest.
+	sem := make(chan struct{}, syncParallelism)
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			j.jr, j.n, j.err = s.joinedRoom(ctx, j.roomID, from, cur, j.full)
+		}()
+	}
+	wg.Wait()
+	for _, j := range jobs {
+		if j.err != nil {
+			return nil, nil, j.err
+		}
+		if j.n > 0 || j.full {
+			rooms.Join[j.roomID] = j.jr
+			c.changes += j.n + 1
 		}
 	}
 	resp.Rooms = rooms
