@@ -1,0 +1,177 @@
+package pushrules
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/internal/testenv"
+)
+
+const (
+	alice = "@alice:test.example"
+	bob   = "@bob:test.example"
+	v3    = "/_matrix/client/v3"
+)
+
+func openDB(t *testing.T, e testenv.Engine) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, e.NewDSN(t), store.Options{Migrations: []fs.FS{Migrations()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// fakeAuth takes "Bearer <user ID>" as the access token.
+func fakeAuth(r *http.Request) (Device, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return Device{}, httpx.MissingToken("no token")
+	}
+	if !strings.HasPrefix(tok, "@") {
+		return Device{}, httpx.UnknownToken("bad token", false)
+	}
+	return Device{UserID: tok}, nil
+}
+
+// harness is one Service over a fresh database, behind an HTTP mux.
+type harness struct {
+	t   *testing.T
+	svc *Service
+	h   http.Handler
+}
+
+func newHarness(t *testing.T, e testenv.Engine) *harness {
+	t.Helper()
+	svc := New(openDB(t, e), fakeAuth, Config{})
+	mux := http.NewServeMux()
+	svc.Routes(mux)
+	return &harness{t: t, svc: svc, h: httpx.WrapMux(mux)}
+}
+
+// do sends a request as user ("" for none) and returns the status, the
+// Matrix error code (if any) and the body. A string body is sent as is.
+func (h *harness) do(method, path, as string, body any) (int, string, []byte) {
+	h.t.Helper()
+	var data []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		data = []byte(b)
+	default:
+		var err error
+		if data, err = json.Marshal(b); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	req := httptest.NewRequest(method, path, bytes.NewReader(data))
+	if as != "" {
+		req.Header.Set("Authorization", "Bearer "+as)
+	}
+	rec := httptest.NewRecorder()
+	h.h.ServeHTTP(rec, req)
+	var e struct {
+		Code string `json:"errcode"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &e)
+	return rec.Code, e.Code, rec.Body.Bytes()
+}
+
+// mustDo is do that expects 200.
+func (h *harness) mustDo(method, path, as string, body any) []byte {
+	h.t.Helper()
+	status, code, b := h.do(method, path, as, body)
+	if status != http.StatusOK {
+		h.t.Fatalf("%s %s: %d %s %s", method, path, status, code, b)
+	}
+	return b
+}
+
+// global fetches the user's global ruleset.
+func (h *harness) global(as string) ruleset {
+	h.t.Helper()
+	var rs ruleset
+	if err := json.Unmarshal(h.mustDo("GET", v3+"/pushrules/global/", as, nil), &rs); err != nil {
+		h.t.Fatal(err)
+	}
+	return rs
+}
+
+// ids returns the rule IDs of kind k in order.
+func (rs ruleset) ids(k string) []string {
+	out := []string{}
+	for _, r := range *rs.of(k) {
+		out = append(out, r.RuleID)
+	}
+	return out
+}
+
+// jsonEqual compares two JSON documents by value.
+func jsonEqual(t *testing.T, got, want []byte) bool {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("%s: %v", got, err)
+	}
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatalf("%s: %v", want, err)
+	}
+	gb, _ := json.Marshal(g)
+	wb, _ := json.Marshal(w)
+	return bytes.Equal(gb, wb)
+}
+
+func TestMigrationsRerun(t *testing.T) {
+	testenv.ForEachEngine(t, func(t *testing.T, e testenv.Engine) {
+		db := openDB(t, e)
+		ctx := context.Background()
+		for _, m := range db.Migrations() {
+			if m.Version < 600 || m.Version > 699 {
+				continue
+			}
+			// Every statement must be re-runnable (CockroachDB may commit
+			// DDL outside the migration's transaction).
+			sql, err := db.Dialect().Expand(m.SQL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+				for stmt := range strings.SplitSeq(sql, ";") {
+					if strings.TrimSpace(stripComments(stmt)) == "" {
+						continue
+					}
+					if _, err := tx.Exec(ctx, stmt); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatalf("rerunning %d: %v", m.Version, err)
+			}
+		}
+	})
+}
+
+func stripComments(s string) string {
+	var b strings.Builder
+	for line := range strings.SplitSeq(s, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
