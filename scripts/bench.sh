@@ -23,7 +23,9 @@ run_one() {
   local port
   port=$(shuf -i 20000-60000 -n 1)
   rm -rf "$work/data"
-  "$work/axon" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --metrics-listen "" \
+  # The test servers' AXON_TEST_* variables are not settings: keep them
+  # from the server, which refuses unknown AXON_* variables.
+  env -u AXON_TEST_POSTGRES -u AXON_TEST_NATS "$work/axon" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --metrics-listen "" \
     --registration open --rate-limit-ip off --rate-limit-user off --log-level warn "$@" >"$work/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 200); do
@@ -36,7 +38,7 @@ run_one() {
 }
 
 if [ "${1:-}" = "--postgres" ]; then
-  "$work/axon" migrate --database "$AXON_TEST_POSTGRES" --log-level warn >/dev/null
+  env -u AXON_TEST_POSTGRES -u AXON_TEST_NATS "$work/axon" migrate --database "$AXON_TEST_POSTGRES" --log-level warn >/dev/null
   run_one "PostgreSQL + NATS" --database "$AXON_TEST_POSTGRES" --nats "$AXON_TEST_NATS"
   exit 0
 fi

@@ -27,6 +27,7 @@ import (
 	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/services/accounts"
 	"github.com/axon-hs/axon/services/clientapi"
+	"github.com/axon-hs/axon/services/pushrules"
 	"github.com/axon-hs/axon/services/roomserver"
 	"github.com/axon-hs/axon/services/syncapi"
 	"github.com/axon-hs/axon/services/userdata"
@@ -45,7 +46,7 @@ const (
 
 // allMigrations are the migration sets of every area, in one version space.
 func allMigrations() []fs.FS {
-	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations(), userdata.Migrations()}
+	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations(), userdata.Migrations(), pushrules.Migrations()}
 }
 
 // cmdServe runs the server until SIGTERM or SIGINT.
@@ -258,6 +259,13 @@ func (s *server) start(ctx context.Context) error {
 			acc.Routes(mux)
 			rooms.Routes(mux)
 			ud.Routes(mux)
+			pushrules.New(s.db, func(r *http.Request) (pushrules.Device, error) {
+				d, err := authn(r)
+				if err == nil && d.IsGuest {
+					err = httpx.GuestAccessForbidden("guests have no push rules")
+				}
+				return pushrules.Device{UserID: d.UserID}, err
+			}, pushrules.Config{Logger: log.With("area", "pushrules")}).Routes(mux)
 		}
 		if cfg.HasRole(config.RoleSync) {
 			s.sync = syncapi.NewAPI(s.db, notifier, func(r *http.Request) (string, string, error) {

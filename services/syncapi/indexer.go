@@ -62,7 +62,6 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 		// notification and mention data (see the migration)
 		notifies bool
 		mentions any
-		legacy   bool
 	}
 	rows := make([]row, 0, len(msgs))
 	var last int64
@@ -95,8 +94,6 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 			r.notifies = true
 			if m := pdu.Path("content", "m.mentions"); m.Exists() {
 				r.mentions = mentionList(m)
-			} else {
-				r.legacy = r.typ == "m.room.message"
 			}
 		}
 		rows = append(rows, r)
@@ -112,9 +109,9 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 				sk = *r.sk
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO sync_events (pos, room_id, event_id, room_seq, type, state_key, sender, device_id, txn_id,
-					notifies, mentions, legacy_mentions)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (pos) DO NOTHING`,
-				r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn, r.notifies, r.mentions, r.legacy); err != nil {
+					notifies, mentions)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (pos) DO NOTHING`,
+				r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn, r.notifies, r.mentions); err != nil {
 				return err
 			}
 			if r.mem != "" {

@@ -2,12 +2,9 @@ package syncapi
 
 import (
 	"context"
-	"regexp"
-	"slices"
 	"strings"
 	"sync"
 
-	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/services/roomserver"
 )
 
@@ -15,22 +12,17 @@ import (
 // rules). An event counts as a notification when it is a message (or an
 // encrypted message or sticker) from someone else after the user's latest
 // read receipt (public or private) in the room, or after their join when
-// they have none. It is a highlight when it mentions the user: listed in
-// content.m.mentions.user_ids (the indexer records these), or, for
-// messages without m.mentions (older clients), when the body contains the
-// user's localpart or displayname as a word — the default rules
-// .m.rule.is_user_mention, .m.rule.contains_user_name and
-// .m.rule.contains_display_name. User push rules are not evaluated yet
-// (they come with the push area).
+// they have none. It is a highlight when content.m.mentions.user_ids names
+// the user (the indexer records these): the default rule
+// .m.rule.is_user_mention. Since v1.17 the spec has no body-matching
+// default rules. Room mentions and users' own push rules are not evaluated
+// yet (services/pushrules stores the rules; evaluating them comes with
+// push).
 //
-// Counting stops at maxUnreadCounted (clients show "999+" anyway: a room
-// with a million unread messages must not cost a million rows per sync),
-// and body matching looks at the newest maxLegacyScanned unread messages
-// without m.mentions.
-const (
-	maxUnreadCounted = 1000
-	maxLegacyScanned = 100
-)
+// Counting stops at maxUnreadCounted: clients show "999+" anyway, and a
+// room with a million unread messages must not cost a million rows per
+// sync.
+const maxUnreadCounted = 1000
 
 func (s *syncRequest) unread(ctx context.Context, info roomserver.RoomInfo, to int64) (unreadCounts, error) {
 	a := s.api
@@ -81,37 +73,6 @@ func (s *syncRequest) countUnread(ctx context.Context, info roomserver.RoomInfo,
 		info.ID, lo, hi, s.userID, "% "+likeEscape(s.userID)+" %", maxUnreadCounted).Scan(&counts.HighlightCount); err != nil {
 		return counts, err
 	}
-	rows, err := a.db.Query(ctx, `SELECT event_id`+window+` AND legacy_mentions ORDER BY pos DESC LIMIT $5`,
-		info.ID, lo, hi, s.userID, maxLegacyScanned)
-	if err != nil {
-		return counts, err
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return counts, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(ids) == 0 {
-		return counts, err
-	}
-	evs, err := a.rooms.EventsByID(ctx, info.Version, ids)
-	if err != nil {
-		return counts, err
-	}
-	names, err := s.mentionNames(ctx, info)
-	if err != nil {
-		return counts, err
-	}
-	for _, ev := range evs {
-		if mentions(ev.Content(), s.userID, names) {
-			counts.HighlightCount++
-		}
-	}
 	return counts, nil
 }
 
@@ -151,47 +112,4 @@ func (c *unreadCache) put(k unreadKey, e unreadEntry) {
 // likeEscape escapes LIKE's wildcards (user IDs may contain '_').
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
-// mentionNames are the words that mention the user in a plain body: their
-// localpart and their displayname in the room.
-func (s *syncRequest) mentionNames(ctx context.Context, info roomserver.RoomInfo) ([]*regexp.Regexp, error) {
-	local := strings.TrimPrefix(s.userID, "@")
-	if i := strings.IndexByte(local, ':'); i >= 0 {
-		local = local[:i]
-	}
-	words := []string{local}
-	m, err := s.api.rooms.MembershipOf(ctx, info.ID, s.userID)
-	if err != nil {
-		return nil, err
-	}
-	if m.EventID != "" {
-		if ev, err := s.api.rooms.Event(ctx, info.Version, m.EventID); err == nil {
-			if name := ev.Content().Get("displayname").StrOr(""); name != "" && !slices.Contains(words, name) {
-				words = append(words, name)
-			}
-		}
-	}
-	var out []*regexp.Regexp
-	for _, w := range words {
-		re, err := regexp.Compile(`(?i)(^|\W)` + regexp.QuoteMeta(w) + `(\W|$)`)
-		if err == nil {
-			out = append(out, re)
-		}
-	}
-	return out, nil
-}
-
-func mentions(content cjson.Value, userID string, names []*regexp.Regexp) bool {
-	if m := content.Get("m.mentions"); m.Exists() {
-		ids, _ := m.Get("user_ids").Strings()
-		return slices.Contains(ids, userID)
-	}
-	body := content.Get("body").StrOr("")
-	for _, re := range names {
-		if re.MatchString(body) {
-			return true
-		}
-	}
-	return false
 }

@@ -16,11 +16,9 @@ CREATE TABLE IF NOT EXISTS sync_events (
 	txn_id    {{text}},
 	-- notifies: the event counts for unread notifications (a message,
 	-- encrypted message or sticker); mentions: " @a:x @b:y " from
-	-- content.m.mentions.user_ids (bounded), and legacy_mentions when the
-	-- event has no m.mentions, so its body must be matched instead.
-	notifies        {{bool}} NOT NULL DEFAULT FALSE,
-	mentions        {{text}},
-	legacy_mentions {{bool}} NOT NULL DEFAULT FALSE
+	-- content.m.mentions.user_ids (bounded).
+	notifies  {{bool}} NOT NULL DEFAULT FALSE,
+	mentions  {{text}}
 );
 CREATE INDEX IF NOT EXISTS sync_events_room ON sync_events (room_id, pos);
 CREATE INDEX IF NOT EXISTS sync_events_event ON sync_events (event_id);
