@@ -26,11 +26,12 @@
 // # Each input applies once
 //
 // Delivery from JetStream is at least once: a worker that dies between
-// its commit and the ack sees its batch again after a restart. The batch's
-// transaction also records the last ROOM_INPUT sequence the partition
-// applied (room_input_progress, with the stream's creation time, so a
-// recreated stream whose sequences start again is not mistaken for an old
-// one), and messages at or below it are skipped. Client transaction IDs
+// its commit and the ack sees its batch again after a restart. Every event
+// records the ROOM_INPUT message it came from (the stream's creation time,
+// so that a recreated stream whose sequences start again is not mistaken
+// for an old one, and the sequence); a message delivered more than once is
+// looked up and skipped when it already produced events. An input that was
+// refused the first time is simply tried again. Client transaction IDs
 // de-duplicate retries by the client on top of that.
 //
 // # Correctness does not depend on ownership
@@ -45,8 +46,10 @@
 // # The outbox relay
 //
 // Right after a commit the worker publishes the batch's events to
-// ROOM_EVENTS (message ID = event ID, so repeats are stored once) and the
-// next transaction deletes their outbox rows. A new owner of a partition
+// ROOM_EVENTS (message ID = event ID, so repeats are stored once), and
+// their outbox rows are deleted about once a second in a small transaction
+// of their own (in the batch's transaction, the range delete made
+// concurrent partitions conflict on PostgreSQL). A new owner of a partition
 // first publishes any leftover rows, in room order, before consuming
 // input, so each room's events reach ROOM_EVENTS in persistence order.
 // While publishing fails the partition waits rather than letting a later

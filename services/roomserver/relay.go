@@ -77,7 +77,7 @@ func (w *partitionWorker) relayPending(ctx context.Context) error {
 		if err := w.s.bus.PublishAll(ctx, msgs); err != nil {
 			return err
 		}
-		if err := writeBatch(ctx, w.s.db, w.p, nil, done, w.s.cfg.Now().UnixMilli(), progress{}); err != nil {
+		if err := writeBatch(ctx, w.s.db, w.p, nil, done, w.s.cfg.Now().UnixMilli(), 0); err != nil {
 			return err
 		}
 		w.log.Info("roomserver: relayed leftover outbox rows", "rows", len(rows))

@@ -103,9 +103,7 @@ func (s *Server) runPartition(ctx context.Context, p int) {
 		var info *jetstream.StreamInfo
 		if info, err = s.bus.StreamInfo(ctx, bus.RoomInput); err == nil {
 			w.streamCreated = info.Created.UnixNano()
-			if w.applied, err = inputProgress(ctx, s.db, p, w.streamCreated); err == nil {
-				err = w.relayPending(ctx)
-			}
+			err = w.relayPending(ctx)
 		}
 		if err != nil {
 			log.Warn("roomserver: relaying the outbox failed; retrying", "err", err)
@@ -124,13 +122,9 @@ func (s *Server) runPartition(ctx context.Context, p int) {
 	if err := s.bus.ConsumeBatch(ctx, bus.RoomInput, p, durable, s.cfg.MaxBatch, w.handle, bus.ConsumeOptions{Logger: log}); err != nil {
 		log.Error("roomserver: partition consumer stopped", "err", err)
 	}
-	// Delete what was published since the last batch, best effort: rows
+	// Delete what was published since the last cleanup, best effort: rows
 	// left behind are published again (de-duplicated) by the next owner.
-	if len(w.done) > 0 {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := writeBatch(dctx, s.db, p, nil, w.done, s.cfg.Now().UnixMilli(), progress{}); err != nil {
-			log.Warn("roomserver: outbox cleanup at shutdown failed", "err", err)
-		}
-	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	w.cleanupOutbox(dctx, true)
 }

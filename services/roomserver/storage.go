@@ -105,6 +105,7 @@ func lookupTxn(ctx context.Context, db *store.DB, sender string, t *Txn) (string
 
 // persisted is one event to write in a batch.
 type persisted struct {
+	inputSeq     uint64 // the ROOM_INPUT message it came from
 	ev           *event.Event
 	roomSeq      int64
 	stateChanged bool
@@ -124,24 +125,8 @@ type roomWrite struct {
 // writeBatch persists the batch's rooms in one transaction, each guarded
 // by a compare-and-set of its head. It also deletes outbox rows already
 // published (done, by room: every row up to the seq).
-// progress is a partition's position in ROOM_INPUT: the last applied
-// sequence of the stream created at streamCreated.
-type progress struct {
-	lastSeq       uint64
-	streamCreated int64
-}
-
-func writeBatch(ctx context.Context, db *store.DB, partition int, writes []*roomWrite, done map[string]int64, now int64, pr progress) error {
+func writeBatch(ctx context.Context, db *store.DB, partition int, writes []*roomWrite, done map[string]int64, now int64, stream int64) error {
 	return db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		if pr.lastSeq > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO room_input_progress (partition, last_seq, stream_created) VALUES ($1, $2, $3)
-				ON CONFLICT (partition) DO UPDATE SET last_seq = excluded.last_seq, stream_created = excluded.stream_created
-				WHERE room_input_progress.last_seq < excluded.last_seq
-					OR room_input_progress.stream_created <> excluded.stream_created`,
-				partition, int64(pr.lastSeq), pr.streamCreated); err != nil {
-				return err
-			}
-		}
 		for roomID, seq := range done {
 			if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE partition = $1 AND room_id = $2 AND room_seq <= $3`,
 				partition, roomID, seq); err != nil {
@@ -149,7 +134,7 @@ func writeBatch(ctx context.Context, db *store.DB, partition int, writes []*room
 			}
 		}
 		for _, w := range writes {
-			if err := writeRoom(ctx, tx, partition, w, now); err != nil {
+			if err := writeRoom(ctx, tx, partition, w, now, stream); err != nil {
 				return err
 			}
 		}
@@ -157,7 +142,7 @@ func writeBatch(ctx context.Context, db *store.DB, partition int, writes []*room
 	})
 }
 
-func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, now int64) error {
+func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, now, stream int64) error {
 	r := w.r
 	ids := make([]string, len(r.extremities))
 	for i, e := range r.extremities {
@@ -194,9 +179,11 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 		if isState {
 			skArg = sk
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO events (event_id, room_id, room_seq, type, state_key, sender, origin_ts, pdu, rejected)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			ev.ID(), r.id, p.roomSeq, ev.Type(), skArg, ev.Sender(), ev.OriginServerTS(), ev.Canonical(), false); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO events (event_id, room_id, room_seq, type, state_key, sender, origin_ts, pdu, rejected,
+				input_stream, input_seq)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			ev.ID(), r.id, p.roomSeq, ev.Type(), skArg, ev.Sender(), ev.OriginServerTS(), ev.Canonical(), false,
+			stream, int64(p.inputSeq)); err != nil {
 			return err
 		}
 		if p.stateChanged {
@@ -285,14 +272,13 @@ type outboxRow struct {
 	payload []byte
 }
 
-// inputProgress returns the last ROOM_INPUT sequence the partition applied
-// in the stream created at streamCreated (0 for another stream: its
-// sequences mean nothing here).
-func inputProgress(ctx context.Context, db *store.DB, partition int, streamCreated int64) (uint64, error) {
-	var seq, created int64
-	err := db.QueryRow(ctx, `SELECT last_seq, stream_created FROM room_input_progress WHERE partition = $1`, partition).Scan(&seq, &created)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && created != streamCreated) {
-		return 0, nil
+// inputApplied reports whether the ROOM_INPUT message seq of the stream
+// created at stream already produced events.
+func inputApplied(ctx context.Context, db *store.DB, stream int64, seq uint64) (bool, error) {
+	var one int
+	err := db.QueryRow(ctx, `SELECT 1 FROM events WHERE input_stream = $1 AND input_seq = $2 LIMIT 1`, stream, int64(seq)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
-	return uint64(seq), err
+	return err == nil, err
 }

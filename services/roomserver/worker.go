@@ -25,10 +25,17 @@ type partitionWorker struct {
 	// ROOM_EVENTS whose outbox row is not deleted yet; the next
 	// transaction deletes them.
 	done map[string]int64
-	// applied is the last input sequence committed (room_input_progress)
-	// of the ROOM_INPUT stream created at streamCreated.
-	applied       uint64
+	// streamCreated identifies the ROOM_INPUT stream (its creation time in
+	// ns) for the input_stream column of events.
 	streamCreated int64
+	// curSeq is the stream sequence of the input being applied.
+	curSeq uint64
+	// lastCleanup is when published outbox rows were last deleted.
+	lastCleanup time.Time
+	// recheck makes every input of the next batch be looked up as possibly
+	// applied (after a compare-and-set conflict: another writer may have
+	// applied some of them).
+	recheck bool
 }
 
 // batch is the work of one handler call.
@@ -48,14 +55,22 @@ type reply struct {
 func (w *partitionWorker) handle(ctx context.Context, msgs []bus.Msg) error {
 	start := time.Now()
 	b := &batch{writes: make(map[string]*roomWrite), txns: make(map[Txn]string)}
-	var last uint64
+	recheck := w.recheck
 	for _, m := range msgs {
-		last = max(last, m.StreamSeq)
-		if m.StreamSeq <= w.applied {
-			// Applied before a crash that came before the ack.
-			w.log.Info("roomserver: skipping an input applied already", "stream_seq", m.StreamSeq)
-			continue
+		if recheck || m.NumDelivered > 1 {
+			// Delivered again: maybe applied before a crash that came
+			// before the ack.
+			done, err := inputApplied(ctx, w.s.db, w.streamCreated, m.StreamSeq)
+			if err != nil {
+				w.discard(b)
+				return err
+			}
+			if done {
+				w.log.Info("roomserver: skipping an input applied already", "stream_seq", m.StreamSeq)
+				continue
+			}
 		}
+		w.curSeq = m.StreamSeq
 		var in Input
 		if err := json.Unmarshal(m.Data, &in); err != nil {
 			w.log.Error("roomserver: undecodable input dropped", "stream_seq", m.StreamSeq, "err", err)
@@ -71,20 +86,16 @@ func (w *partitionWorker) handle(ctx context.Context, msgs []bus.Msg) error {
 		}
 	}
 	if len(b.order) > 0 {
-		err := writeBatch(ctx, w.s.db, w.p, b.order, w.done, w.s.cfg.Now().UnixMilli(), progress{lastSeq: last, streamCreated: w.streamCreated})
+		err := writeBatch(ctx, w.s.db, w.p, b.order, nil, w.s.cfg.Now().UnixMilli(), w.streamCreated)
 		if err != nil {
 			w.discard(b)
 			if errors.Is(err, errConflict) {
 				w.log.Warn("roomserver: room head moved under this worker; reloading and retrying")
-				// Another writer may have applied some of these inputs.
-				if seq, perr := inputProgress(ctx, w.s.db, w.p, w.streamCreated); perr == nil {
-					w.applied = max(w.applied, seq)
-				}
+				w.recheck = true
 			}
 			return err
 		}
-		clear(w.done)
-		w.applied = max(w.applied, last)
+		w.recheck = false
 		for _, rw := range b.order {
 			rw.r.committedSeq = rw.r.headSeq
 		}
@@ -106,8 +117,30 @@ func (w *partitionWorker) handle(ctx context.Context, msgs []bus.Msg) error {
 			w.publishRetrying(ctx, b.order)
 		}
 	}
+	w.cleanupOutbox(ctx, false)
 	w.s.m.observeBatch(len(msgs), countEvents(b.order), time.Since(start))
 	return nil
+}
+
+// outboxCleanupInterval spaces the deletions of published outbox rows.
+const outboxCleanupInterval = time.Second
+
+// cleanupOutbox deletes the outbox rows published so far, at most once per
+// outboxCleanupInterval unless forced, in a transaction of its own: in the
+// batch's transaction the range delete made concurrent partitions' inserts
+// into the outbox fail as serialization conflicts on PostgreSQL, almost
+// once per batch. Rows left behind by a crash are published again by the
+// next owner (de-duplicated) and deleted then.
+func (w *partitionWorker) cleanupOutbox(ctx context.Context, force bool) {
+	if len(w.done) == 0 || (!force && time.Since(w.lastCleanup) < outboxCleanupInterval) {
+		return
+	}
+	w.lastCleanup = time.Now()
+	if err := writeBatch(ctx, w.s.db, w.p, nil, w.done, w.s.cfg.Now().UnixMilli(), 0); err != nil {
+		w.log.Warn("roomserver: deleting published outbox rows failed; will retry", "err", err)
+		return
+	}
+	clear(w.done)
 }
 
 func countEvents(ws []*roomWrite) int {
@@ -294,7 +327,7 @@ func (w *partitionWorker) findEvent(ctx context.Context, r *room, rw *roomWrite,
 
 func (w *partitionWorker) persisted(r *room, ev *event.Event, txn *Txn, redacts string) *persisted {
 	_, isState := ev.StateKey()
-	p := &persisted{ev: ev, roomSeq: r.headSeq, stateChanged: isState, redacts: redacts, txn: txn}
+	p := &persisted{inputSeq: w.curSeq, ev: ev, roomSeq: r.headSeq, stateChanged: isState, redacts: redacts, txn: txn}
 	o := Output{RoomID: r.id, RoomVersion: r.version.ID, RoomSeq: p.roomSeq, EventID: ev.ID(),
 		PDU: ev.Canonical(), StateChanged: isState, Redacts: redacts}
 	if txn != nil {

@@ -15,7 +15,11 @@ CREATE TABLE IF NOT EXISTS rooms (
 
 -- events holds every persisted event's PDU (canonical JSON, redacted in
 -- place once a redaction applies). room_seq is the event's position in its
--- room's persistence order, 1-based.
+-- room's persistence order, 1-based. input_stream and input_seq name the
+-- ROOM_INPUT message that produced a locally built event (the stream's
+-- creation time in ns and the message's sequence): a message delivered
+-- again after a crash between the commit and the ack is recognised by
+-- them and not applied twice.
 CREATE TABLE IF NOT EXISTS events (
 	event_id    {{text}} PRIMARY KEY,
 	room_id     {{text}} NOT NULL,
@@ -26,9 +30,12 @@ CREATE TABLE IF NOT EXISTS events (
 	origin_ts   {{bigint}} NOT NULL,
 	pdu         {{bytes}} NOT NULL,
 	rejected    {{bool}} NOT NULL,
-	redacted_by {{text}}
+	redacted_by {{text}},
+	input_stream {{bigint}},
+	input_seq    {{bigint}}
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_room_seq ON events (room_id, room_seq);
+CREATE INDEX IF NOT EXISTS events_input ON events (input_stream, input_seq);
 
 -- state_history records every period during which an event was part of a
 -- room's current state, in room_seq terms: from_seq is the room_seq of the
