@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,15 @@ import (
 const (
 	readinessGrace = 5 * time.Second
 	drainTimeout   = 20 * time.Second
+)
+
+// Bounds on the requests the client listener serves at once; beyond them
+// requests get 503 M_LIMIT_EXCEEDED with Retry-After immediately.
+// Long-polling /sync requests cost little while they wait and have their
+// own, larger bound.
+const (
+	maxInFlight  = 2048
+	maxLongPolls = 20000
 )
 
 // allMigrations are the migration sets of every area, in one version space.
@@ -284,6 +294,9 @@ func (s *server) start(ctx context.Context) error {
 	handler := httpx.Chain(
 		httpx.RequestID,
 		httpm.Middleware,
+		httpx.InFlight(maxInFlight, maxLongPolls, func(r *http.Request) bool {
+			return strings.HasSuffix(r.URL.Path, "/sync")
+		}),
 		ratelimit.Middleware(ipLimit, ratelimit.IPKey(cfg.TrustedProxyPrefixes())),
 		httpx.AccessLog(log),
 		httpx.Recover(log),
