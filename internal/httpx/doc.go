@@ -18,6 +18,7 @@
 //   - [WriteJSON] and [DecodeJSON]: bounded, strict-enough JSON in and out
 //     (M_NOT_JSON, M_BAD_JSON, M_TOO_LARGE as the spec says).
 //   - Middleware: [RequestID], [AccessLog], [Recover], [CORS], [BodyLimit],
+//     [InFlight] (a bound on concurrent requests, answering 503 at once),
 //     composed with [Chain], and [WrapMux], which makes an
 //     [http.ServeMux] answer unknown endpoints with 404 M_UNRECOGNIZED and
 //     wrong methods with 405 M_UNRECOGNIZED.
