@@ -3,94 +3,33 @@ package accounts
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for the test admin connection
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/internal/testenv"
 	"github.com/axon-hs/axon/matrix/id"
 )
 
 const testServer = id.ServerName("test.example")
 
-// engine is a database the tests run against: SQLite always, PostgreSQL
-// (or CockroachDB) when AXON_TEST_POSTGRES holds a URL.
-type engine struct {
-	name   string
-	skip   string
-	newDSN func(t *testing.T) string
-}
+// engine is a database the tests run against (internal/testenv).
+type engine = testenv.Engine
 
-func engines() []engine {
-	es := []engine{{name: "sqlite", newDSN: func(t *testing.T) string {
-		return filepath.Join(t.TempDir(), "axon.db")
-	}}}
-	if u := os.Getenv("AXON_TEST_POSTGRES"); u != "" {
-		es = append(es, engine{name: "postgres", newDSN: func(t *testing.T) string { return postgresDSN(t, u) }})
-	} else {
-		es = append(es, engine{name: "postgres", skip: "AXON_TEST_POSTGRES is not set"})
-	}
-	return es
-}
-
-// postgresDSN creates a schema of its own for the test, dropped at cleanup,
-// and returns base with search_path pointing at it.
-func postgresDSN(t *testing.T, base string) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "axon_accounts_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create test schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func engines() []engine { return testenv.Engines() }
 
 // forEachEngine runs f as a subtest on every engine.
-func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) {
-	t.Helper()
-	for _, e := range engines() {
-		t.Run(e.name, func(t *testing.T) {
-			if e.skip != "" {
-				t.Skip(e.skip)
-			}
-			f(t, e)
-		})
-	}
-}
+func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) { testenv.ForEachEngine(t, f) }
 
 type fakeClock struct {
 	mu  sync.Mutex
@@ -134,7 +73,7 @@ func openDB(t *testing.T, e engine) *store.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := store.Open(ctx, e.newDSN(t), store.Options{Migrations: []fs.FS{Migrations()}})
+	db, err := store.Open(ctx, e.NewDSN(t), store.Options{Migrations: []fs.FS{Migrations()}})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}
