@@ -68,39 +68,13 @@ func (b *Bus) ConsumeBatch(ctx context.Context, s Stream, partition int, durable
 		MaxAckPending: maxBatch,
 		MaxWaiting:    16,
 	}
-	retry := backoff(100*time.Millisecond, 5*time.Second)
-	var cons jetstream.Consumer
-	failures := 0
-	for ctx.Err() == nil {
-		if cons == nil {
-			c, err := b.js.CreateOrUpdateConsumer(ctx, string(s), cfg)
-			if err != nil {
-				if ctx.Err() != nil {
-					break
-				}
-				log.Warn("bus: create consumer failed", "err", err)
-				sleep(ctx, retry(failures))
-				failures++
-				continue
-			}
-			cons = c
-		}
+	b.pullLoop(ctx, s, cfg, log, func(cons jetstream.Consumer) error {
 		msgs, err := fetchBatch(cons, maxBatch, o.PollWait)
 		if len(msgs) > 0 {
 			b.handleBatch(ctx, msgs, h, o, log)
 		}
-		switch {
-		case err == nil, ctx.Err() != nil, errors.Is(err, jetstream.ErrNoHeartbeat):
-			failures = 0
-		default:
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
-				cons = nil
-			}
-			log.Warn("bus: fetch failed", "err", err)
-			sleep(ctx, retry(failures))
-			failures++
-		}
-	}
+		return err
+	})
 	return nil
 }
 

@@ -112,47 +112,21 @@ func (b *Bus) Consume(ctx context.Context, s Stream, partition int, durable stri
 		MaxAckPending: 1,
 		MaxWaiting:    16,
 	}
-	retry := backoff(100*time.Millisecond, 5*time.Second)
-	var cons jetstream.Consumer
-	failures := 0
-	for ctx.Err() == nil {
-		if cons == nil {
-			c, err := b.js.CreateOrUpdateConsumer(ctx, string(s), cfg)
-			if err != nil {
-				if ctx.Err() != nil {
-					break
-				}
-				log.Warn("bus: create consumer failed", "err", err)
-				sleep(ctx, retry(failures))
-				failures++
-				continue
-			}
-			cons = c
-		}
+	b.pullLoop(ctx, s, cfg, log, func(cons jetstream.Consumer) error {
 		// The pull request is not tied to ctx on purpose: a request
 		// abandoned by the client would leave a message the server has
 		// already sent unacked until AckWait, stalling the partition for
 		// its next owner. Instead the request expires on the server after
 		// PollWait and ctx is checked between requests.
 		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(o.PollWait))
-		if err == nil {
-			for m := range batch.Messages() {
-				b.handle(ctx, m, h, o, log)
-			}
-			err = batch.Error()
+		if err != nil {
+			return err
 		}
-		switch {
-		case err == nil, ctx.Err() != nil, errors.Is(err, jetstream.ErrNoHeartbeat):
-			failures = 0
-		default:
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
-				cons = nil
-			}
-			log.Warn("bus: fetch failed", "err", err)
-			sleep(ctx, retry(failures))
-			failures++
+		for m := range batch.Messages() {
+			b.handle(ctx, m, h, o, log)
 		}
-	}
+		return batch.Error()
+	})
 	return nil
 }
 
@@ -204,5 +178,41 @@ func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// pullLoop keeps the durable consumer cfg on stream s and calls step with
+// it until ctx ends. It creates the consumer (again, when the server lost
+// it) and backs off after failures, so a NATS outage only delays it.
+func (b *Bus) pullLoop(ctx context.Context, s Stream, cfg jetstream.ConsumerConfig, log *slog.Logger, step func(jetstream.Consumer) error) {
+	retry := backoff(100*time.Millisecond, 5*time.Second)
+	var cons jetstream.Consumer
+	failures := 0
+	for ctx.Err() == nil {
+		if cons == nil {
+			c, err := b.js.CreateOrUpdateConsumer(ctx, string(s), cfg)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warn("bus: create consumer failed", "err", err)
+				sleep(ctx, retry(failures))
+				failures++
+				continue
+			}
+			cons = c
+		}
+		err := step(cons)
+		switch {
+		case err == nil, ctx.Err() != nil, errors.Is(err, jetstream.ErrNoHeartbeat):
+			failures = 0
+		default:
+			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
+				cons = nil
+			}
+			log.Warn("bus: fetch failed", "err", err)
+			sleep(ctx, retry(failures))
+			failures++
+		}
 	}
 }
