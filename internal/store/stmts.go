@@ -79,17 +79,25 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	if st != nil {
 		return st
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st := c.m[query]; st != nil {
-		return st
-	}
-	if c.closed || len(c.m)+len(c.pending) >= maxCachedStatements {
+	c.mu.RLock()
+	full := c.closed || len(c.m)+len(c.pending) >= maxCachedStatements
+	c.mu.RUnlock()
+	if full {
 		return nil
 	}
+	// Prepared without holding the lock: preparing may wait for a
+	// connection that a transaction holds, and that transaction may need
+	// the lock for its own statements (SQLite's write pool has one
+	// connection).
 	st, err := c.pool.PrepareContext(ctx, query)
 	if err != nil {
 		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.m[query]; prev != nil || c.closed {
+		_ = st.Close()
+		return prev
 	}
 	c.m[query] = st
 	return st

@@ -49,3 +49,30 @@ func TestPreparedStatementsAreReused(t *testing.T) {
 		}
 	})
 }
+
+// TestPreparingDoesNotDeadlockWithATransaction reproduces a deadlock on
+// SQLite's one-connection write pool: Exec of a new statement used to hold
+// the cache's lock while waiting for the connection, which a transaction
+// held while it needed the lock for a new statement of its own; the
+// transaction then ran into its timeout.
+func TestPreparingDoesNotDeadlockWithATransaction(t *testing.T) {
+	db := openMigrated(t, testenv.Engines()[0], Options{TxTimeout: 3 * time.Second})
+	ctx := testCtx(t)
+	execDone := make(chan error, 1)
+	err := db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
+		go func() {
+			_, err := db.Exec(context.Background(), `INSERT INTO kv (namespace, key, value, updated_at) VALUES ('dl', 'outside', x'00', 1)`)
+			execDone <- err
+		}()
+		// Let the Exec reach the pool and wait for the connection.
+		time.Sleep(100 * time.Millisecond)
+		_, err := tx.Exec(ctx, `INSERT INTO kv (namespace, key, value, updated_at) VALUES ('dl', 'inside', x'00', 2)`)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the transaction failed (deadlocked until its timeout?): %v", err)
+	}
+	if err := <-execDone; err != nil {
+		t.Fatal(err)
+	}
+}
