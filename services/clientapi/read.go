@@ -49,6 +49,30 @@ func (a *API) visibleUpTo(ctx context.Context, roomID, userID string) (roomserve
 	return info, 0, httpx.Forbidden("you are not in the room " + roomID)
 }
 
+// readable validates {roomId} and returns the room and the last room_seq
+// the user may read (visibleUpTo).
+func (a *API) readable(r *http.Request, d Device) (string, roomserver.RoomInfo, int64, error) {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return "", roomserver.RoomInfo{}, 0, err
+	}
+	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	return roomID, info, upTo, err
+}
+
+// limitParam reads ?limit= (default 10, at most maxMessagesLimit).
+func limitParam(r *http.Request) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return 10, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, httpx.InvalidParam("limit must be a non-negative integer")
+	}
+	return min(n, maxMessagesLimit), nil
+}
+
 func (a *API) client(e *roomserver.StoredEvent) roomserver.ClientEvent {
 	return roomserver.ToClient(e, roomserver.FormatOptions{NowMS: a.cfg.Now().UnixMilli()})
 }
@@ -62,11 +86,7 @@ func (a *API) clientAll(evs []*roomserver.StoredEvent) []roomserver.ClientEvent 
 }
 
 func (a *API) getAllState(w http.ResponseWriter, r *http.Request, d Device) error {
-	roomID, err := roomIDParam(r)
-	if err != nil {
-		return err
-	}
-	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	roomID, info, upTo, err := a.readable(r, d)
 	if err != nil {
 		return err
 	}
@@ -78,11 +98,7 @@ func (a *API) getAllState(w http.ResponseWriter, r *http.Request, d Device) erro
 }
 
 func (a *API) getState(w http.ResponseWriter, r *http.Request, d Device) error {
-	roomID, err := roomIDParam(r)
-	if err != nil {
-		return err
-	}
-	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	roomID, info, upTo, err := a.readable(r, d)
 	if err != nil {
 		return err
 	}
@@ -100,11 +116,7 @@ func (a *API) getState(w http.ResponseWriter, r *http.Request, d Device) error {
 }
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request, d Device) error {
-	roomID, err := roomIDParam(r)
-	if err != nil {
-		return err
-	}
-	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	roomID, info, upTo, err := a.readable(r, d)
 	if err != nil {
 		return err
 	}
@@ -119,11 +131,7 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, d Device) error {
 }
 
 func (a *API) members(w http.ResponseWriter, r *http.Request, d Device) error {
-	roomID, err := roomIDParam(r)
-	if err != nil {
-		return err
-	}
-	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	roomID, info, upTo, err := a.readable(r, d)
 	if err != nil {
 		return err
 	}
@@ -163,11 +171,7 @@ func (a *API) members(w http.ResponseWriter, r *http.Request, d Device) error {
 }
 
 func (a *API) joinedMembers(w http.ResponseWriter, r *http.Request, d Device) error {
-	roomID, err := roomIDParam(r)
-	if err != nil {
-		return err
-	}
-	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	roomID, info, upTo, err := a.readable(r, d)
 	if err != nil {
 		return err
 	}
@@ -232,11 +236,7 @@ func (a *API) pagePos(ctx context.Context, roomID, tok string) (int64, error) {
 }
 
 func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
-	roomID, err := roomIDParam(r)
-	if err != nil {
-		return err
-	}
-	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	roomID, info, upTo, err := a.readable(r, d)
 	if err != nil {
 		return err
 	}
@@ -245,13 +245,9 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
 	if dir != "b" && dir != "f" {
 		return httpx.InvalidParam("dir must be b or f")
 	}
-	limit := 10
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return httpx.InvalidParam("limit must be a non-negative integer")
-		}
-		limit = min(n, maxMessagesLimit)
+	limit, err := limitParam(r)
+	if err != nil {
+		return err
 	}
 	var filter syncapi.RoomEventFilter
 	if s := q.Get("filter"); s != "" {
@@ -335,21 +331,13 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
 }
 
 func (a *API) context(w http.ResponseWriter, r *http.Request, d Device) error {
-	roomID, err := roomIDParam(r)
+	roomID, info, upTo, err := a.readable(r, d)
 	if err != nil {
 		return err
 	}
-	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
+	limit, err := limitParam(r)
 	if err != nil {
 		return err
-	}
-	limit := 10
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return httpx.InvalidParam("limit must be a non-negative integer")
-		}
-		limit = min(n, maxMessagesLimit)
 	}
 	var filter syncapi.RoomEventFilter
 	if s := r.URL.Query().Get("filter"); s != "" {
