@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // Dialect is the small difference between the engines that queries and
@@ -77,3 +78,17 @@ var sqliteTypes = map[string]string{
 func (sqliteDialect) Kind() Kind                        { return KindSQLite }
 func (sqliteDialect) Placeholder(n int) string          { return "$" + strconv.Itoa(n) }
 func (sqliteDialect) Expand(sql string) (string, error) { return expand(sql, sqliteTypes) }
+
+// Placeholders returns n placeholders "$first, …, $first+n-1", for IN
+// lists and multi-row VALUES.
+func Placeholders(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(first + i))
+	}
+	return b.String()
+}

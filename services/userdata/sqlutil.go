@@ -2,7 +2,6 @@ package userdata
 
 import (
 	"context"
-	"strconv"
 	"strings"
 
 	"github.com/axon-hs/axon/internal/store"
@@ -42,19 +41,6 @@ func inChunks(vals []string) [][]any {
 	return out
 }
 
-// placeholders returns n placeholders "$first, …, $first+n-1".
-func placeholders(first, n int) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(first + i))
-	}
-	return b.String()
-}
-
 // valuesRows returns "($1, $2), ($3, $4)" for rows rows of cols columns.
 func valuesRows(rows, cols int) string {
 	var b strings.Builder
@@ -63,7 +49,7 @@ func valuesRows(rows, cols int) string {
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		b.WriteString(placeholders(1+r*cols, cols))
+		b.WriteString(store.Placeholders(1+r*cols, cols))
 		b.WriteByte(')')
 	}
 	return b.String()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+
+	"github.com/axon-hs/axon/internal/store"
 )
 
 // maxReceiptsPerRoom bounds the receipts of one room in one /sync: the
@@ -169,7 +171,7 @@ func (s *Service) accountDataFor(ctx context.Context, q SyncQuery, joined map[st
 	// above had the rest).
 	for _, chunk := range inChunks(q.NewlyJoinedRooms) {
 		args := append([]any{q.UserID, q.From}, chunk...)
-		if err := add(cols+`pos <= $2 AND room_id IN (`+placeholders(3, len(chunk))+`) ORDER BY room_id, type`, args...); err != nil {
+		if err := add(cols+`pos <= $2 AND room_id IN (`+store.Placeholders(3, len(chunk))+`) ORDER BY room_id, type`, args...); err != nil {
 			return err
 		}
 	}
@@ -224,7 +226,7 @@ func (s *Service) receiptRows(ctx context.Context, rooms []string, from, to int6
 					ROW_NUMBER() OVER (PARTITION BY room_id ORDER BY pos DESC) AS rn
 				FROM userdata_receipts
 				WHERE pos > $1 AND pos <= $2 AND (receipt_type <> 'm.read.private' OR user_id = $3)
-					AND room_id IN (`+placeholders(5, len(chunk))+`)
+					AND room_id IN (`+store.Placeholders(5, len(chunk))+`)
 			) newest WHERE rn <= $4 ORDER BY room_id, pos, user_id, receipt_type, thread_id`, args...)
 		if err != nil {
 			return err

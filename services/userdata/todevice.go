@@ -227,7 +227,7 @@ func queueCounts(ctx context.Context, tx *store.Tx, msgs []toDeviceMsg) (map[[2]
 	counts := make(map[[2]string]int64)
 	for _, chunk := range inChunks(users) {
 		rows, err := tx.Query(ctx, `SELECT user_id, device_id, queued FROM userdata_to_device_queue WHERE user_id IN (`+
-			placeholders(1, len(chunk))+`)`, chunk...)
+			store.Placeholders(1, len(chunk))+`)`, chunk...)
 		if err != nil {
 			return nil, err
 		}
