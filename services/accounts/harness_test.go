@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/internal/store/storetest"
 	"github.com/axon-hs/axon/internal/testenv"
 	"github.com/axon-hs/axon/matrix/id"
 )
@@ -71,17 +71,7 @@ type harness struct {
 
 func openDB(t *testing.T, e engine) *store.DB {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	db, err := store.Open(ctx, e.NewDSN(t), store.Options{Migrations: []fs.FS{Migrations()}})
-	if err != nil {
-		t.Fatalf("store.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	return db
+	return storetest.Open(t, e, Migrations())
 }
 
 func newHarness(t *testing.T, e engine, mutate func(*Config)) *harness {

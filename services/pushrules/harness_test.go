@@ -2,9 +2,7 @@ package pushrules
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/internal/store/storetest"
 	"github.com/axon-hs/axon/internal/testenv"
 )
 
@@ -23,16 +22,7 @@ const (
 
 func openDB(t *testing.T, e testenv.Engine) *store.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, e.NewDSN(t), store.Options{Migrations: []fs.FS{Migrations()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return storetest.Open(t, e, Migrations())
 }
 
 // fakeAuth takes "Bearer <user ID>" as the access token.

@@ -3,7 +3,6 @@ package roomserver
 import (
 	"context"
 	"encoding/json"
-	"io/fs"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/axon-hs/axon/internal/bus"
 	"github.com/axon-hs/axon/internal/coord"
 	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/internal/store/storetest"
 	"github.com/axon-hs/axon/internal/testenv"
 	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/matrix/keys"
@@ -50,14 +50,7 @@ func newHarness(t *testing.T, e testenv.Engine) *harness {
 	if err := b.EnsureStreams(ctx); err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(ctx, e.NewDSN(t), store.Options{Migrations: []fs.FS{Migrations()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, e, Migrations())
 	key, err := keys.Generate("t1", nil)
 	if err != nil {
 		t.Fatal(err)
