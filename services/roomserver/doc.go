@@ -23,6 +23,13 @@
 // memberships, the client transaction IDs and one outbox row per event are
 // written together. Only then are the writers answered.
 //
+// On SQLite (one process, one writer) the batches that several partitions
+// commit at the same moment are merged into one transaction (group
+// commit, groupcommit.go): each keeps its compare-and-set guards, and if
+// the merged transaction fails each is written again on its own, so a
+// conflict in one partition fails only that partition's batch. On
+// PostgreSQL and CockroachDB each batch commits on its own.
+//
 // # Each input applies once
 //
 // Delivery from JetStream is at least once: a worker that dies between
@@ -60,7 +67,11 @@
 // The room's history here is linear: events built by this server extend
 // the single forward extremity. state_history records, in room_seq terms,
 // when each event was part of the current state, so the state at any point
-// of the room (for /sync, /messages, /context) is one query. Federation
+// of the room (for /sync, /messages, /context) is one query. The Reader
+// keeps parsed events in a bounded cache keyed by event ID and redacted_by
+// (a stored PDU changes only when it is redacted, and then its key
+// changes too), so reading the same events again costs no parsing or
+// hashing. Federation
 // (issue #4) brings forks, state resolution and outliers into the same
 // tables.
 //

@@ -22,13 +22,14 @@ type Reader struct {
 	// emptied when it reaches maxCachedVersions.
 	mu       sync.RWMutex
 	versions map[string]*roomversion.Version
+	events   *eventCache
 }
 
 const maxCachedVersions = 100_000
 
 // NewReader returns a Reader over db.
 func NewReader(db *store.DB) *Reader {
-	return &Reader{db: db, versions: make(map[string]*roomversion.Version)}
+	return &Reader{db: db, versions: make(map[string]*roomversion.Version), events: newEventCache(eventsPerGeneration)}
 }
 
 // Version returns the room's version, from memory after the first time.
@@ -59,14 +60,8 @@ func (rd *Reader) EventsByID(ctx context.Context, v *roomversion.Version, ids []
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), 500)]
 		ids = ids[len(chunk):]
-		args := make([]any, len(chunk))
-		ph := make([]string, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-			ph[i] = fmt.Sprintf("$%d", i+1)
-		}
-		rows, err := rd.db.Query(ctx, `SELECT pdu, room_seq, redacted_by FROM events WHERE NOT rejected AND event_id IN (`+
-			strings.Join(ph, ",")+`)`, args...)
+		rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM events WHERE NOT rejected AND event_id IN (`+
+			store.Placeholders(1, len(chunk))+`)`, anys(chunk)...)
 		if err != nil {
 			return nil, err
 		}
@@ -141,26 +136,18 @@ func (rd *Reader) WithRedactions(ctx context.Context, v *roomversion.Version, ev
 
 // Event returns one event of the room.
 func (rd *Reader) Event(ctx context.Context, v *roomversion.Version, eventID string) (*StoredEvent, error) {
-	var pdu []byte
-	var redactedBy sql.NullString
-	var seq int64
-	err := rd.db.QueryRow(ctx, `SELECT pdu, room_seq, redacted_by FROM events WHERE event_id = $1 AND NOT rejected`, eventID).
-		Scan(&pdu, &seq, &redactedBy)
-	if errors.Is(err, sql.ErrNoRows) {
+	rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM events WHERE event_id = $1 AND NOT rejected`, eventID)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := rd.scanWithRedactions(ctx, rows, v)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 {
 		return nil, ErrNotFound
 	}
-	if err != nil {
-		return nil, err
-	}
-	ev, err := event.Parse(v, pdu)
-	if err != nil {
-		return nil, fmt.Errorf("roomserver: stored event %s does not parse: %w", eventID, err)
-	}
-	se := &StoredEvent{Event: ev, RoomSeq: seq, RedactedBy: redactedBy.String}
-	if err := rd.WithRedactions(ctx, v, se); err != nil {
-		return nil, err
-	}
-	return se, nil
+	return evs[0], nil
 }
 
 // Events returns the room's events with room_seq in [from, to], in room
@@ -171,7 +158,7 @@ func (rd *Reader) Events(ctx context.Context, v *roomversion.Version, roomID str
 	if backwards {
 		order = "DESC"
 	}
-	rows, err := rd.db.Query(ctx, `SELECT pdu, room_seq, redacted_by FROM events
+	rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM events
 		WHERE room_id = $1 AND room_seq >= $2 AND room_seq <= $3 AND NOT rejected
 		ORDER BY room_seq `+order+` LIMIT $4`, roomID, from, to, limit)
 	if err != nil {
@@ -181,26 +168,37 @@ func (rd *Reader) Events(ctx context.Context, v *roomversion.Version, roomID str
 }
 
 func (rd *Reader) scanWithRedactions(ctx context.Context, rows *store.Rows, v *roomversion.Version) ([]*StoredEvent, error) {
-	evs, err := scanEvents(rows, v)
+	evs, err := rd.scanEvents(rows, v)
 	if err != nil {
 		return nil, err
 	}
 	return evs, rd.WithRedactions(ctx, v, evs...)
 }
 
-func scanEvents(rows *store.Rows, v *roomversion.Version) ([]*StoredEvent, error) {
+// scanEvents reads rows of (event_id, pdu, room_seq, redacted_by), taking
+// parsed events from the cache when it has them.
+func (rd *Reader) scanEvents(rows *store.Rows, v *roomversion.Version) ([]*StoredEvent, error) {
 	defer rows.Close()
 	var out []*StoredEvent
 	for rows.Next() {
+		var id string
 		var pdu []byte
 		var redactedBy sql.NullString
 		var seq int64
-		if err := rows.Scan(&pdu, &seq, &redactedBy); err != nil {
+		if err := rows.Scan(&id, &pdu, &seq, &redactedBy); err != nil {
 			return nil, err
 		}
-		ev, err := event.Parse(v, pdu)
-		if err != nil {
-			return nil, fmt.Errorf("roomserver: stored event does not parse: %w", err)
+		key := eventKey{id: id, redactedBy: redactedBy.String}
+		ev := rd.events.get(key)
+		if ev == nil || ev.Version() != v {
+			var err error
+			if ev, err = event.Parse(v, pdu); err != nil {
+				return nil, fmt.Errorf("roomserver: stored event %s does not parse: %w", id, err)
+			}
+			if ev.ID() != id {
+				return nil, fmt.Errorf("roomserver: stored event %s parses as %s", id, ev.ID())
+			}
+			rd.events.put(key, ev)
 		}
 		out = append(out, &StoredEvent{Event: ev, RoomSeq: seq, RedactedBy: redactedBy.String})
 	}
@@ -211,7 +209,7 @@ func scanEvents(rows *store.Rows, v *roomversion.Version) ([]*StoredEvent, error
 // current state for seq ≥ head). types, if not empty, restricts it to
 // those event types.
 func (rd *Reader) StateAt(ctx context.Context, v *roomversion.Version, roomID string, seq int64, types ...string) ([]*StoredEvent, error) {
-	q := `SELECT e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
+	q := `SELECT e.event_id, e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
 		WHERE s.room_id = $1 AND s.from_seq <= $2 AND (s.to_seq IS NULL OR s.to_seq > $2)`
 	args := []any{roomID, seq}
 	if len(types) > 0 {
@@ -231,13 +229,13 @@ func (rd *Reader) StateAt(ctx context.Context, v *roomversion.Version, roomID st
 
 // StateEvent returns one piece of the room's state after room_seq seq.
 func (rd *Reader) StateEvent(ctx context.Context, v *roomversion.Version, roomID string, seq int64, eventType, stateKey string) (*StoredEvent, error) {
-	rows, err := rd.db.Query(ctx, `SELECT e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
+	rows, err := rd.db.Query(ctx, `SELECT e.event_id, e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
 		WHERE s.room_id = $1 AND s.type = $2 AND s.state_key = $3 AND s.from_seq <= $4 AND (s.to_seq IS NULL OR s.to_seq > $4)`,
 		roomID, eventType, stateKey, seq)
 	if err != nil {
 		return nil, err
 	}
-	evs, err := scanEvents(rows, v)
+	evs, err := rd.scanEvents(rows, v)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +248,7 @@ func (rd *Reader) StateEvent(ctx context.Context, v *roomversion.Version, roomID
 // StateChangedBetween returns the state after room_seq to restricted to
 // the (type, state_key) pairs that changed in (from, to].
 func (rd *Reader) StateChangedBetween(ctx context.Context, v *roomversion.Version, roomID string, from, to int64) ([]*StoredEvent, error) {
-	rows, err := rd.db.Query(ctx, `SELECT e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
+	rows, err := rd.db.Query(ctx, `SELECT e.event_id, e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
 		WHERE s.room_id = $1 AND s.from_seq <= $3 AND (s.to_seq IS NULL OR s.to_seq > $3)
 		AND EXISTS (SELECT 1 FROM state_history c WHERE c.room_id = s.room_id AND c.type = s.type
 			AND c.state_key = s.state_key AND c.from_seq > $2 AND c.from_seq <= $3)
@@ -258,7 +256,7 @@ func (rd *Reader) StateChangedBetween(ctx context.Context, v *roomversion.Versio
 	if err != nil {
 		return nil, err
 	}
-	return scanEvents(rows, v)
+	return rd.scanEvents(rows, v)
 }
 
 // Membership is a user's current membership of a room.
@@ -326,6 +324,37 @@ func (rd *Reader) Members(ctx context.Context, roomID, membership string) ([]Mem
 	return out, rows.Err()
 }
 
+// JoinedMembersOf lists the users joined to any of the rooms, each once.
+func (rd *Reader) JoinedMembersOf(ctx context.Context, roomIDs []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for len(roomIDs) > 0 {
+		chunk := roomIDs[:min(len(roomIDs), 500)]
+		roomIDs = roomIDs[len(chunk):]
+		rows, err := rd.db.Query(ctx, `SELECT DISTINCT user_id FROM memberships WHERE membership = 'join' AND room_id IN (`+
+			store.Placeholders(1, len(chunk))+`)`, anys(chunk)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if !seen[u] {
+				seen[u] = true
+				out = append(out, u)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // MemberSummary counts the room's current joined and invited members and
 // lists up to maxHeroes of them other than exclude (by user ID), for the
 // room summary of /sync.
@@ -367,4 +396,12 @@ func (rd *Reader) MemberSummary(ctx context.Context, roomID, exclude string, max
 		heroes = append(heroes, u)
 	}
 	return joined, invited, heroes, rows.Err()
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }

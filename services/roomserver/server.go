@@ -55,6 +55,9 @@ type Server struct {
 	cache *cache
 	b     *builder
 	m     *Metrics
+	// gc merges the commits of concurrent partitions (SQLite only: see
+	// groupCommit); nil means each batch commits on its own.
+	gc *groupCommit
 }
 
 // New returns the room role. Run starts it.
@@ -75,11 +78,25 @@ func New(db *store.DB, b *bus.Bus, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{
+	s := &Server{
 		db: db, bus: b, cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
 		cache: newCache(cfg.CacheRooms),
 		b:     &builder{origin: cfg.ServerName, key: cfg.Key, now: cfg.Now, rand: cfg.Rand},
-	}, nil
+	}
+	if db.Kind() == store.KindSQLite {
+		s.gc = &groupCommit{db: db}
+	}
+	return s, nil
+}
+
+// writeEvents commits a partition's batch: merged with other partitions'
+// concurrent batches on SQLite, on its own elsewhere (where partitions
+// write in parallel and usually live in different processes).
+func (s *Server) writeEvents(ctx context.Context, partition int, writes []*roomWrite, now, stream int64) error {
+	if s.gc != nil {
+		return s.gc.commit(ctx, partition, writes, now, stream)
+	}
+	return writeBatch(ctx, s.db, partition, writes, nil, now, stream)
 }
 
 // Resource is the coordinator resource name of room partitions.

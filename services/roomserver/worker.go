@@ -86,7 +86,7 @@ func (w *partitionWorker) handle(ctx context.Context, msgs []bus.Msg) error {
 		}
 	}
 	if len(b.order) > 0 {
-		err := writeBatch(ctx, w.s.db, w.p, b.order, nil, w.s.cfg.Now().UnixMilli(), w.streamCreated)
+		err := w.s.writeEvents(ctx, w.p, b.order, w.s.cfg.Now().UnixMilli(), w.streamCreated)
 		if err != nil {
 			w.discard(b)
 			if errors.Is(err, errConflict) {

@@ -1,0 +1,105 @@
+package roomserver
+
+import (
+	"context"
+	"sync"
+
+	"github.com/axon-hs/axon/internal/store"
+)
+
+// groupCommit merges the batches that partitions of one process commit at
+// the same time into one transaction. It is used on SQLite, where there is
+// a single writer anyway: sixteen partitions committing one event each
+// otherwise pay sixteen times for the transaction and its WAL frames, and
+// that was most of the room role's cost when many rooms are busy.
+//
+// There is no goroutine of its own: the first committer leads, writes its
+// batch together with every batch queued meanwhile, answers them, and hands
+// the lead to the first batch queued while it was writing. Each batch keeps
+// its compare-and-set guards; if the merged transaction fails, every batch
+// is written again on its own, so that one partition's conflict fails only
+// that partition.
+type groupCommit struct {
+	db    *store.DB
+	mu    sync.Mutex
+	busy  bool
+	queue []*commitReq
+}
+
+// commitReq is one partition's batch.
+type commitReq struct {
+	partition   int
+	writes      []*roomWrite
+	now, stream int64
+	done        chan commitResult // buffered: the leader never blocks
+}
+
+type commitResult struct {
+	err  error
+	lead bool // the receiver leads the next round instead
+}
+
+// commit writes the partition's rooms and returns when they are committed
+// (or failed).
+func (g *groupCommit) commit(ctx context.Context, partition int, writes []*roomWrite, now, stream int64) error {
+	req := &commitReq{partition: partition, writes: writes, now: now, stream: stream, done: make(chan commitResult, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, req)
+	if g.busy {
+		g.mu.Unlock()
+		if r := <-req.done; !r.lead {
+			return r.err
+		}
+		g.mu.Lock()
+	}
+	g.busy = true
+	round := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+
+	// The leader's cancellation must not fail the batches of others it
+	// writes; statement timeouts still bound the transaction.
+	errs := g.write(context.WithoutCancel(ctx), round)
+	var own error
+	for i, r := range round {
+		if r == req {
+			own = errs[i]
+			continue
+		}
+		r.done <- commitResult{err: errs[i]}
+	}
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		g.queue[0].done <- commitResult{lead: true}
+	} else {
+		g.busy = false
+	}
+	g.mu.Unlock()
+	return own
+}
+
+// write commits the round in one transaction, or each batch on its own
+// when that fails.
+func (g *groupCommit) write(ctx context.Context, round []*commitReq) []error {
+	errs := make([]error, len(round))
+	if len(round) > 1 {
+		err := g.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			for _, r := range round {
+				for _, w := range r.writes {
+					if err := writeRoom(ctx, tx, r.partition, w, r.now, r.stream); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			return errs
+		}
+	}
+	for i, r := range round {
+		errs[i] = writeBatch(ctx, g.db, r.partition, r.writes, nil, r.now, r.stream)
+	}
+	return errs
+}
