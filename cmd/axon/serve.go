@@ -349,14 +349,7 @@ func (s *server) userData(ctx context.Context, authn func(*http.Request) (client
 			m, err := rd.MembershipOf(ctx, roomID, userID)
 			return m.Membership == "join", err
 		},
-		func(ctx context.Context, roomID string) ([]string, error) {
-			ms, err := rd.Members(ctx, roomID, "join")
-			users := make([]string, len(ms))
-			for i, m := range ms {
-				users[i] = m.UserID
-			}
-			return users, err
-		},
+		rd.JoinedMembersOf,
 		func(users, rooms []string) {
 			// A room's wake-up reaches its members' long-polls already.
 			if len(rooms) > 0 {

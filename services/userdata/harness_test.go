@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/internal/store/storetest"
 	"github.com/axon-hs/axon/internal/testenv"
 )
 
@@ -80,10 +80,18 @@ func (w *world) member(_ context.Context, roomID, userID string) (bool, error) {
 	return slices.Contains(w.rooms[roomID], userID), nil
 }
 
-func (w *world) members(_ context.Context, roomID string) ([]string, error) {
+func (w *world) members(_ context.Context, roomIDs []string) ([]string, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return slices.Clone(w.rooms[roomID]), nil
+	var out []string
+	for _, r := range roomIDs {
+		for _, u := range w.rooms[r] {
+			if !slices.Contains(out, u) {
+				out = append(out, u)
+			}
+		}
+	}
+	return out, nil
 }
 
 func (w *world) roomsOf(_ context.Context, userID string) ([]string, error) {
@@ -145,16 +153,7 @@ type harness struct {
 
 func openDB(t *testing.T, e testenv.Engine) *store.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, e.NewDSN(t), store.Options{Migrations: []fs.FS{Migrations()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return storetest.Open(t, e, Migrations())
 }
 
 // fakeAuth takes "Bearer user|device" (or "user|device|guest") as the

@@ -236,7 +236,7 @@ func (s *Service) presenceRows(ctx context.Context, users []string, to int64) ([
 	for _, chunk := range inChunks(users) {
 		args := append([]any{to}, chunk...)
 		rows, err := s.db.Query(ctx, `SELECT user_id, presence, status_msg, last_active_ts FROM userdata_presence
-			WHERE pos <= $1 AND user_id IN (`+placeholders(2, len(chunk))+`)`, args...)
+			WHERE pos <= $1 AND user_id IN (`+store.Placeholders(2, len(chunk))+`)`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -373,14 +373,15 @@ func (s *Service) membersOf(ctx context.Context, rooms []string) (map[string]boo
 	if s.members == nil {
 		return users, nil
 	}
-	for _, r := range rooms {
-		m, err := s.members(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range m {
-			users[u] = true
-		}
+	if len(rooms) == 0 {
+		return users, nil
+	}
+	m, err := s.members(ctx, rooms)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range m {
+		users[u] = true
 	}
 	return users, nil
 }

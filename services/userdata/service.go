@@ -31,9 +31,10 @@ type Authenticator func(r *http.Request) (Device, error)
 // receipts, typing and writes of room account data).
 type Membership func(ctx context.Context, roomID, userID string) (joined bool, err error)
 
-// RoomMembers lists the joined members of a room (for fanning receipt and
-// typing wake-ups out to users, and for presence on an initial sync).
-type RoomMembers func(ctx context.Context, roomID string) ([]string, error)
+// RoomMembers lists the users joined to any of the rooms, each once (for
+// fanning receipt and typing wake-ups out to users, and for presence on an
+// initial sync).
+type RoomMembers func(ctx context.Context, roomIDs []string) ([]string, error)
 
 // Wake is called with the users (and rooms) whose /sync should wake.
 type Wake func(userIDs []string, rooms []string)
@@ -249,7 +250,7 @@ func roomIDParam(r *http.Request) (string, error) {
 func (s *Service) wakeRoom(ctx context.Context, wake Wake, roomID string) {
 	var users []string
 	if s.members != nil {
-		m, err := s.members(ctx, roomID)
+		m, err := s.members(ctx, []string{roomID})
 		if err != nil {
 			s.log.Warn("userdata: listing room members for a wake-up failed", "room_id", roomID, "err", err)
 		}
