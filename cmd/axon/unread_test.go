@@ -46,6 +46,26 @@ func testUnreadCounts(t *testing.T, b backend) {
 	if n, h, _ := counts(resp); n != 3 || h != 1 {
 		t.Fatalf("notification_count %d, highlight_count %d; want 3 and 1", n, h)
 	}
+	// An incremental sync adds what is new to the counts (the server counts
+	// the new range from the timeline it reads, not from the start).
+	bob.send(room, "more")
+	last = bob.must("PUT", fmt.Sprintf("/rooms/%s/send/m.room.message/m2", apiEsc(room)), map[string]any{
+		"msgtype": "m.text", "body": "again", "m.mentions": map[string]any{"user_ids": []string{alice.UserID}},
+	})["event_id"].(string)
+	since := resp["next_batch"].(string)
+	for {
+		resp = alice.syncUntil(since, func(r map[string]any) bool {
+			_, _, present := counts(r)
+			return present
+		})
+		if ids := timelineIDs(resp, room); len(ids) > 0 && ids[len(ids)-1] == last {
+			break
+		}
+		since = resp["next_batch"].(string)
+	}
+	if n, h, _ := counts(resp); n != 5 || h != 2 {
+		t.Fatalf("after two more: notification_count %d, highlight_count %d; want 5 and 2", n, h)
+	}
 	alice.must("POST", fmt.Sprintf("/rooms/%s/receipt/m.read/%s", apiEsc(room), apiEsc(last)), map[string]any{})
 	next := alice.syncUntil(resp["next_batch"].(string), func(r map[string]any) bool {
 		_, _, present := counts(r)

@@ -143,6 +143,23 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 			}
 		}
 	}
+	// An incremental sync shows only the joined rooms with something new;
+	// one query finds them, instead of one timeline query per room.
+	if s.since != nil {
+		var quiet []string
+		for _, j := range jobs {
+			if !j.full {
+				quiet = append(quiet, j.roomID)
+			}
+		}
+		if len(quiet) > 0 {
+			news, err := roomsWithNews(ctx, a.db, quiet, from, cur)
+			if err != nil {
+				return nil, nil, err
+			}
+			jobs = slices.DeleteFunc(jobs, func(j *joinJob) bool { return !j.full && !news[j.roomID] })
+		}
+	}
 	// Joined rooms are computed a few at a time: their queries are
 	// independent reads, and the first sync of a user in many rooms is
 	// what a client waits for longest.
@@ -182,7 +199,7 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 			if err != nil {
 				return nil, nil, err
 			}
-			if rooms.Join[roomID].UnreadNotifications, err = s.unread(ctx, info, cur); err != nil {
+			if rooms.Join[roomID].UnreadNotifications, err = s.unread(ctx, info, cur, nil); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -284,6 +301,10 @@ func (s *syncRequest) timelineFor(ctx context.Context, info roomserver.RoomInfo,
 	if len(rows) > limit {
 		tl.Limited = true
 		rows = rows[:limit]
+	} else {
+		// The rows are every event of (from, to]: what they add to the
+		// unread counts needs no query.
+		tl.window = &unreadWindow{from: from, to: to, counts: s.countRows(rows)}
 	}
 	slices.Reverse(rows)
 	startSeq := int64(0)
@@ -358,13 +379,97 @@ func (s *syncRequest) joinedRoom(ctx context.Context, roomID string, from, to in
 		}
 	}
 	jr.State.Events = s.stateEvents(state, tl)
-	if jr.Summary, err = s.summary(ctx, info, startSeq); err != nil {
-		return nil, 0, err
+	if !full && len(tl.Events) == 0 && len(jr.State.Events) == 0 {
+		// Nothing new in the room: it is left out of the response.
+		return jr, 0, nil
 	}
-	if jr.UnreadNotifications, err = s.unread(ctx, info, to); err != nil {
+	switch {
+	case full:
+		// The whole state is at hand: the summary needs no query.
+		jr.Summary = summaryOf(state, tl, s.userID)
+	case summaryMayChange(state, tl):
+		// The counts and heroes may be left out when they did not change
+		// since the last sync; they can only change with these events.
+		if jr.Summary, err = s.summary(ctx, info, startSeq); err != nil {
+			return nil, 0, err
+		}
+	}
+	if jr.UnreadNotifications, err = s.unread(ctx, info, to, tl.window); err != nil {
 		return nil, 0, err
 	}
 	return jr, len(tl.Events) + len(jr.State.Events), nil
+}
+
+// summaryTypes are the state event types the room summary depends on.
+var summaryTypes = map[string]bool{"m.room.member": true, "m.room.name": true, "m.room.canonical_alias": true}
+
+// summaryMayChange reports whether state or the timeline holds an event
+// the room summary depends on.
+func summaryMayChange(state []*roomserver.StoredEvent, tl timeline) bool {
+	for _, ev := range state {
+		if summaryTypes[ev.Type()] {
+			return true
+		}
+	}
+	for _, e := range tl.Events {
+		if e.StateKey != nil && summaryTypes[e.Type] {
+			return true
+		}
+	}
+	return false
+}
+
+// summaryOf computes the room summary from the room's whole state before
+// the timeline and the state events of the timeline, the same way summary
+// does from the membership table.
+func summaryOf(state []*roomserver.StoredEvent, tl timeline, self string) map[string]any {
+	membership := map[string]string{}
+	named := map[string]bool{}
+	for _, ev := range state {
+		sk, _ := ev.StateKey()
+		switch ev.Type() {
+		case "m.room.member":
+			membership[sk] = ev.Membership()
+		case "m.room.name":
+			named["name"] = ev.Content().Get("name").StrOr("") != ""
+		case "m.room.canonical_alias":
+			named["alias"] = ev.Content().Get("alias").StrOr("") != ""
+		}
+	}
+	for _, e := range tl.Events {
+		if e.StateKey == nil {
+			continue
+		}
+		switch e.Type {
+		case "m.room.member":
+			membership[*e.StateKey] = e.Content.Get("membership").StrOr("")
+		case "m.room.name":
+			named["name"] = e.Content.Get("name").StrOr("") != ""
+		case "m.room.canonical_alias":
+			named["alias"] = e.Content.Get("alias").StrOr("") != ""
+		}
+	}
+	joined, invited := 0, 0
+	var others []string
+	for u, m := range membership {
+		switch m {
+		case "join":
+			joined++
+		case "invite":
+			invited++
+		default:
+			continue
+		}
+		if u != self {
+			others = append(others, u)
+		}
+	}
+	sum := map[string]any{"m.joined_member_count": joined, "m.invited_member_count": invited}
+	if !named["name"] && !named["alias"] {
+		slices.Sort(others)
+		sum["m.heroes"] = append([]string{}, others[:min(len(others), maxHeroes)]...)
+	}
+	return sum
 }
 
 // addSenderMembers adds to state the member event of every timeline sender

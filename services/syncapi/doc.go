@@ -25,9 +25,23 @@
 // something concerning the user happens or the timeout ends; Drain ends
 // every wait at shutdown.
 //
-// Not yet here: account data, typing, receipts, presence, to-device and
-// device lists streams (the response has their keys, empty), unread
-// counts (zero), and sliding sync.
+// Account data, typing, receipts, presence and to-device messages come
+// from the userdata area (services/userdata) through its Sync call, with
+// their own parts of the token.
+//
+// # Cost of a sync
+//
+// An incremental sync finds the joined rooms with news in one query and
+// reads only their timelines. Room summaries are sent on a room's first
+// appearance and when a member, name or canonical alias event comes by
+// (the spec lets unchanged summaries be left out); with the whole state at
+// hand they are computed from it. Unread counts are cached per user and
+// room and grow by the new range only, which an unlimited timeline has
+// already read (unread.go).
+//
+// Not yet here: device lists and one-time key counts (empty, with the
+// right shapes, until the E2EE APIs), push rule evaluation (counts follow
+// m.mentions), and sliding sync.
 //
 // # What it must never do
 //

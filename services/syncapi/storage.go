@@ -52,12 +52,15 @@ type indexed struct {
 	roomSeq  int64
 	deviceID string
 	txnID    string
+	sender   string
+	notifies bool
+	mentions string
 }
 
 // roomEvents returns the room's indexed events with from < pos <= to,
 // newest first, at most limit.
 func roomEvents(ctx context.Context, db *store.DB, roomID string, from, to int64, limit int) ([]indexed, error) {
-	rows, err := db.Query(ctx, `SELECT pos, event_id, room_seq, device_id, txn_id FROM sync_events
+	rows, err := db.Query(ctx, `SELECT pos, event_id, room_seq, device_id, txn_id, sender, notifies, mentions FROM sync_events
 		WHERE room_id = $1 AND pos > $2 AND pos <= $3 ORDER BY pos DESC LIMIT $4`, roomID, from, to, limit)
 	if err != nil {
 		return nil, err
@@ -66,14 +69,47 @@ func roomEvents(ctx context.Context, db *store.DB, roomID string, from, to int64
 	var out []indexed
 	for rows.Next() {
 		var ix indexed
-		var dev, txn sql.NullString
-		if err := rows.Scan(&ix.pos, &ix.eventID, &ix.roomSeq, &dev, &txn); err != nil {
+		var dev, txn, mentions sql.NullString
+		if err := rows.Scan(&ix.pos, &ix.eventID, &ix.roomSeq, &dev, &txn, &ix.sender, &ix.notifies, &mentions); err != nil {
 			return nil, err
 		}
-		ix.deviceID, ix.txnID = dev.String, txn.String
+		ix.deviceID, ix.txnID, ix.mentions = dev.String, txn.String, mentions.String
 		out = append(out, ix)
 	}
 	return out, rows.Err()
+}
+
+// roomsWithNews returns which of the rooms have indexed events with
+// from < pos <= to, in one query (an incremental sync then reads the
+// timelines of those rooms only).
+func roomsWithNews(ctx context.Context, db *store.DB, roomIDs []string, from, to int64) (map[string]bool, error) {
+	out := map[string]bool{}
+	for len(roomIDs) > 0 {
+		chunk := roomIDs[:min(len(roomIDs), 500)]
+		roomIDs = roomIDs[len(chunk):]
+		args := []any{from, to}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := db.Query(ctx, `SELECT DISTINCT room_id FROM sync_events WHERE pos > $1 AND pos <= $2 AND room_id IN (`+
+			store.Placeholders(3, len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // roomSeqAt returns the room_seq of the room's last indexed event at or

@@ -121,6 +121,9 @@ type timeline struct {
 	Events    []roomserver.ClientEvent `json:"events"`
 	Limited   bool                     `json:"limited"`
 	PrevBatch string                   `json:"prev_batch,omitempty"`
+	// window is what every event of the timeline's range adds to the
+	// unread counts, when the timeline holds all of them (not limited).
+	window *unreadWindow
 }
 
 type stateList struct {

@@ -24,7 +24,7 @@ import (
 // sync.
 const maxUnreadCounted = 1000
 
-func (s *syncRequest) unread(ctx context.Context, info roomserver.RoomInfo, to int64) (unreadCounts, error) {
+func (s *syncRequest) unread(ctx context.Context, info roomserver.RoomInfo, to int64, w *unreadWindow) (unreadCounts, error) {
 	a := s.api
 	var from int64
 	err := a.db.QueryRow(ctx, `SELECT COALESCE(
@@ -42,8 +42,11 @@ func (s *syncRequest) unread(ctx context.Context, info roomserver.RoomInfo, to i
 	if c, ok := a.unreadCache.get(key); ok && c.from == from && c.to <= to {
 		base, lo = c.counts, c.to
 	}
-	delta, err := s.countUnread(ctx, info, lo, to)
-	if err != nil {
+	var delta unreadCounts
+	if w != nil && w.from == lo && w.to == to {
+		// The timeline read exactly the new range already.
+		delta = w.counts
+	} else if delta, err = s.countUnread(ctx, info, lo, to); err != nil {
 		return unreadCounts{}, err
 	}
 	counts := unreadCounts{
@@ -52,6 +55,29 @@ func (s *syncRequest) unread(ctx context.Context, info roomserver.RoomInfo, to i
 	}
 	a.unreadCache.put(key, unreadEntry{from: from, to: to, counts: counts})
 	return counts, nil
+}
+
+// unreadWindow is what the events with from < pos <= to add to the counts.
+type unreadWindow struct {
+	from, to int64
+	counts   unreadCounts
+}
+
+// countRows counts notifications and highlights among indexed rows, the
+// way countUnread does in SQL.
+func (s *syncRequest) countRows(rows []indexed) unreadCounts {
+	var c unreadCounts
+	mention := " " + s.userID + " "
+	for _, r := range rows {
+		if !r.notifies || r.sender == s.userID {
+			continue
+		}
+		c.NotificationCount++
+		if strings.Contains(r.mentions, mention) {
+			c.HighlightCount++
+		}
+	}
+	return c
 }
 
 // countUnread counts notifications and highlights in (lo, hi].
