@@ -114,10 +114,6 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	return db, nil
 }
 
-// sqliteMmapSize is how much of the SQLite file the read connections map
-// (address space, not memory: the kernel pages it in and out).
-const sqliteMmapSize = 1 << 30
-
 // openSQLite opens two pools on one file: a single-connection write pool
 // (BEGIN IMMEDIATE, so a transaction takes the write lock up front and never
 // fails half-way on lock upgrade) and a read pool of query_only connections.
@@ -154,10 +150,6 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	rq.Set("_busy_timeout", busy)
 	rq.Set("_foreign_keys", "1")
 	rq.Set("_query_only", "1")
-	// Readers map the database file rather than read(2) it into each
-	// connection's private page cache: a cold connection then costs no
-	// system calls per page, and the pages are shared between connections.
-	rq.Add("_pragma", "mmap_size("+strconv.FormatInt(sqliteMmapSize, 10)+")")
 	r, err := sql.Open("sqlite", path+"?"+rq.Encode())
 	if err != nil {
 		_ = w.Close()
