@@ -27,8 +27,11 @@
 // commit at the same moment are merged into one transaction (group
 // commit, groupcommit.go): each keeps its compare-and-set guards, and if
 // the merged transaction fails each is written again on its own, so a
-// conflict in one partition fails only that partition's batch. On
-// PostgreSQL and CockroachDB each batch commits on its own.
+// conflict in one partition fails only that partition's batch. The
+// committer that leads a round first waits (at most a millisecond) for
+// the partitions still applying a batch, so that they join it;
+// axon_room_commit_batches shows how many batches each transaction
+// carried. On PostgreSQL and CockroachDB each batch commits on its own.
 //
 // # Each input applies once
 //

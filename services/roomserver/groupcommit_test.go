@@ -24,9 +24,9 @@ func TestGroupCommitIsolatesAConflict(t *testing.T) {
 		create := func(id string) []*roomWrite {
 			return []*roomWrite{{r: &room{id: id, version: v, headSeq: 0}, create: true}}
 		}
-		g := &groupCommit{db: db}
+		g := newGroupCommit(db, nil)
 		// Creating a room that exists is a compare-and-set conflict.
-		if err := g.commit(ctx, 0, create("!taken:test"), 1, 1); err != nil {
+		if err := g.commit(ctx, g.begin(), 0, create("!taken:test"), 1, 1); err != nil {
 			t.Fatal(err)
 		}
 
@@ -46,7 +46,7 @@ func TestGroupCommitIsolatesAConflict(t *testing.T) {
 				if i == 3 {
 					id = "!taken:test"
 				}
-				errs[i] = g.commit(ctx, i%4, create(id), 1, 1)
+				errs[i] = g.commit(ctx, g.begin(), i%4, create(id), 1, 1)
 			}()
 		}
 		testenv.Eventually(t, 10*time.Second, "every batch queued", func() bool {
@@ -93,7 +93,7 @@ func TestGroupCommitConcurrent(t *testing.T) {
 		defer cancel()
 		db := storetest.Open(t, e, Migrations())
 		v, _ := roomversion.Lookup("12")
-		g := &groupCommit{db: db}
+		g := newGroupCommit(db, nil)
 		const n = 40
 		var wg sync.WaitGroup
 		errs := make(chan error, n)
@@ -102,7 +102,7 @@ func TestGroupCommitConcurrent(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				w := []*roomWrite{{r: &room{id: fmt.Sprintf("!c%d:test", i), version: v}, create: true}}
-				errs <- g.commit(ctx, i%4, w, 1, 1)
+				errs <- g.commit(ctx, g.begin(), i%4, w, 1, 1)
 			}()
 		}
 		wg.Wait()

@@ -17,10 +17,13 @@ func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 //     transaction).
 //   - axon_room_batch_duration_seconds histogram: time to build,
 //     authorise, persist and relay one batch.
+//   - axon_room_commit_batches histogram: partition batches committed in
+//     one transaction (on SQLite, where concurrent batches are merged;
+//     elsewhere always 1).
 //
 // A nil *Metrics records nothing.
 type Metrics struct {
-	inputs, events, duration prometheus.Histogram
+	inputs, events, duration, merged prometheus.Histogram
 }
 
 // NewMetrics registers the room role's metrics on reg.
@@ -34,8 +37,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axon_room_batch_duration_seconds",
 			Help:    "Time to build, authorise, persist and relay one batch.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
+		merged: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "axon_room_commit_batches",
+			Help: "Partition batches committed in one transaction.", Buckets: []float64{1, 2, 4, 8, 16, 32, 64}}),
 	}
-	for _, c := range []prometheus.Collector{m.inputs, m.events, m.duration} {
+	for _, c := range []prometheus.Collector{m.inputs, m.events, m.duration, m.merged} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -50,4 +55,11 @@ func (m *Metrics) observeBatch(inputs, events int, d time.Duration) {
 	m.inputs.Observe(float64(inputs))
 	m.events.Observe(float64(events))
 	m.duration.Observe(d.Seconds())
+}
+
+func (m *Metrics) observeCommit(batches int) {
+	if m == nil {
+		return
+	}
+	m.merged.Observe(float64(batches))
 }

@@ -84,7 +84,7 @@ func New(db *store.DB, b *bus.Bus, cfg Config) (*Server, error) {
 		b:     &builder{origin: cfg.ServerName, key: cfg.Key, now: cfg.Now, rand: cfg.Rand},
 	}
 	if db.Kind() == store.KindSQLite {
-		s.gc = &groupCommit{db: db}
+		s.gc = newGroupCommit(db, cfg.Metrics)
 	}
 	return s, nil
 }
@@ -92,10 +92,11 @@ func New(db *store.DB, b *bus.Bus, cfg Config) (*Server, error) {
 // writeEvents commits a partition's batch: merged with other partitions'
 // concurrent batches on SQLite, on its own elsewhere (where partitions
 // write in parallel and usually live in different processes).
-func (s *Server) writeEvents(ctx context.Context, partition int, writes []*roomWrite, now, stream int64) error {
+func (s *Server) writeEvents(ctx context.Context, t *applyTicket, partition int, writes []*roomWrite, now, stream int64) error {
 	if s.gc != nil {
-		return s.gc.commit(ctx, partition, writes, now, stream)
+		return s.gc.commit(ctx, t, partition, writes, now, stream)
 	}
+	s.m.observeCommit(1)
 	return writeBatch(ctx, s.db, partition, writes, nil, now, stream)
 }
 

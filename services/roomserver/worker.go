@@ -54,6 +54,10 @@ type reply struct {
 // handle is the partition's bus.BatchHandler.
 func (w *partitionWorker) handle(ctx context.Context, msgs []bus.Msg) error {
 	start := time.Now()
+	// Tell the group commit (if any) that this partition has a batch
+	// coming.
+	ticket := w.s.gc.begin()
+	defer ticket.end()
 	b := &batch{writes: make(map[string]*roomWrite), txns: make(map[Txn]string)}
 	recheck := w.recheck
 	for _, m := range msgs {
@@ -86,7 +90,7 @@ func (w *partitionWorker) handle(ctx context.Context, msgs []bus.Msg) error {
 		}
 	}
 	if len(b.order) > 0 {
-		err := w.s.writeEvents(ctx, w.p, b.order, w.s.cfg.Now().UnixMilli(), w.streamCreated)
+		err := w.s.writeEvents(ctx, ticket, w.p, b.order, w.s.cfg.Now().UnixMilli(), w.streamCreated)
 		if err != nil {
 			w.discard(b)
 			if errors.Is(err, errConflict) {
