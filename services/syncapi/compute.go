@@ -19,6 +19,9 @@ type syncRequest struct {
 	since     *Token
 	fullState bool
 	filter    *Filter
+	// readPos holds the unread counting start of the joined rooms being
+	// computed (see readPositions), read by their goroutines.
+	readPos map[string]int64
 }
 
 type computed struct {
@@ -158,6 +161,15 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 				return nil, nil, err
 			}
 			jobs = slices.DeleteFunc(jobs, func(j *joinJob) bool { return !j.full && !news[j.roomID] })
+		}
+	}
+	if len(jobs) > 0 {
+		ids := make([]string, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.roomID
+		}
+		if s.readPos, err = readPositions(ctx, a.db, s.userID, ids); err != nil {
+			return nil, nil, err
 		}
 	}
 	// Joined rooms are computed a few at a time: their queries are

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/services/roomserver"
 )
 
@@ -26,14 +27,13 @@ const maxUnreadCounted = 1000
 
 func (s *syncRequest) unread(ctx context.Context, info roomserver.RoomInfo, to int64, w *unreadWindow) (unreadCounts, error) {
 	a := s.api
-	var from int64
-	err := a.db.QueryRow(ctx, `SELECT COALESCE(
-			(SELECT MAX(x.pos) FROM userdata_receipts r JOIN sync_events x ON x.event_id = r.event_id
-				WHERE r.room_id = $1 AND r.user_id = $2 AND r.receipt_type IN ('m.read', 'm.read.private')),
-			(SELECT MAX(m.pos) FROM sync_memberships m WHERE m.user_id = $2 AND m.room_id = $1 AND m.membership = 'join'),
-			0)`, info.ID, s.userID).Scan(&from)
-	if err != nil {
-		return unreadCounts{}, err
+	from, ok := s.readPos[info.ID]
+	if !ok {
+		pos, err := readPositions(ctx, a.db, s.userID, []string{info.ID})
+		if err != nil {
+			return unreadCounts{}, err
+		}
+		from = pos[info.ID]
 	}
 	// Counts grow by the events since the last computation as long as the
 	// read position stays: only the new range is counted.
@@ -42,12 +42,15 @@ func (s *syncRequest) unread(ctx context.Context, info roomserver.RoomInfo, to i
 	if c, ok := a.unreadCache.get(key); ok && c.from == from && c.to <= to {
 		base, lo = c.counts, c.to
 	}
-	var delta unreadCounts
+	delta := unreadCounts{}
 	if w != nil && w.from == lo && w.to == to {
 		// The timeline read exactly the new range already.
 		delta = w.counts
-	} else if delta, err = s.countUnread(ctx, info, lo, to); err != nil {
-		return unreadCounts{}, err
+	} else {
+		var err error
+		if delta, err = s.countUnread(ctx, info, lo, to); err != nil {
+			return unreadCounts{}, err
+		}
 	}
 	counts := unreadCounts{
 		NotificationCount: min(base.NotificationCount+delta.NotificationCount, maxUnreadCounted),
@@ -86,20 +89,63 @@ func (s *syncRequest) countUnread(ctx context.Context, info roomserver.RoomInfo,
 	if hi <= lo {
 		return counts, nil
 	}
-	a := s.api
-	const window = ` FROM sync_events WHERE room_id = $1 AND pos > $2 AND pos <= $3 AND sender <> $4 AND notifies`
-	if err := a.db.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1`+window+` LIMIT $5) n`,
-		info.ID, lo, hi, s.userID, maxUnreadCounted).Scan(&counts.NotificationCount); err != nil {
-		return counts, err
+	err := s.api.db.QueryRow(ctx, `SELECT COUNT(*), COUNT(CASE WHEN mentions LIKE $5 ESCAPE '\' THEN 1 END)
+		FROM (SELECT mentions FROM sync_events
+			WHERE room_id = $1 AND pos > $2 AND pos <= $3 AND sender <> $4 AND notifies LIMIT $6) n`,
+		info.ID, lo, hi, s.userID, "% "+likeEscape(s.userID)+" %", maxUnreadCounted).
+		Scan(&counts.NotificationCount, &counts.HighlightCount)
+	return counts, err
+}
+
+// readPositions returns, for each room, the position from which the
+// user's unread messages count: their latest read receipt (public or
+// private), else their latest join, else 0. Two queries for all rooms.
+func readPositions(ctx context.Context, db *store.DB, userID string, roomIDs []string) (map[string]int64, error) {
+	receipts := map[string]int64{}
+	joins := map[string]int64{}
+	for len(roomIDs) > 0 {
+		chunk := roomIDs[:min(len(roomIDs), 500)]
+		roomIDs = roomIDs[len(chunk):]
+		args := []any{userID}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		for _, id := range chunk {
+			joins[id] = 0
+		}
+		in := store.Placeholders(2, len(chunk))
+		if err := scanMaxPos(ctx, db, receipts, `SELECT r.room_id, MAX(x.pos) FROM userdata_receipts r
+			JOIN sync_events x ON x.event_id = r.event_id
+			WHERE r.user_id = $1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.room_id IN (`+in+`)
+			GROUP BY r.room_id`, args); err != nil {
+			return nil, err
+		}
+		if err := scanMaxPos(ctx, db, joins, `SELECT room_id, MAX(pos) FROM sync_memberships
+			WHERE user_id = $1 AND membership = 'join' AND room_id IN (`+in+`) GROUP BY room_id`, args); err != nil {
+			return nil, err
+		}
 	}
-	if counts.NotificationCount == 0 {
-		return counts, nil
+	for room, pos := range receipts {
+		joins[room] = pos
 	}
-	if err := a.db.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1`+window+` AND mentions LIKE $5 ESCAPE '\' LIMIT $6) n`,
-		info.ID, lo, hi, s.userID, "% "+likeEscape(s.userID)+" %", maxUnreadCounted).Scan(&counts.HighlightCount); err != nil {
-		return counts, err
+	return joins, nil
+}
+
+func scanMaxPos(ctx context.Context, db *store.DB, into map[string]int64, q string, args []any) error {
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return err
 	}
-	return counts, nil
+	defer rows.Close()
+	for rows.Next() {
+		var room string
+		var pos int64
+		if err := rows.Scan(&room, &pos); err != nil {
+			return err
+		}
+		into[room] = pos
+	}
+	return rows.Err()
 }
 
 type unreadKey struct{ user, room string }
