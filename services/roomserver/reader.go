@@ -227,6 +227,56 @@ func (rd *Reader) StateAt(ctx context.Context, v *roomversion.Version, roomID st
 	return rd.scanWithRedactions(ctx, rows, v)
 }
 
+// StateQuery asks for the state of a room after room_seq Seq.
+type StateQuery struct {
+	RoomID  string
+	Version *roomversion.Version
+	Seq     int64
+}
+
+// statesPerQuery bounds the rooms of one StatesAt query.
+const statesPerQuery = 32
+
+// StatesAt is StateAt for many rooms, by room ID, in one query per
+// statesPerQuery rooms of the same version (a sync of many rooms
+// otherwise pays a round trip per room).
+func (rd *Reader) StatesAt(ctx context.Context, qs []StateQuery) (map[string][]*StoredEvent, error) {
+	out := make(map[string][]*StoredEvent, len(qs))
+	byVersion := map[*roomversion.Version][]StateQuery{}
+	for _, q := range qs {
+		byVersion[q.Version] = append(byVersion[q.Version], q)
+		out[q.RoomID] = nil
+	}
+	for v, qs := range byVersion {
+		for len(qs) > 0 {
+			chunk := qs[:min(len(qs), statesPerQuery)]
+			qs = qs[len(chunk):]
+			var args []any
+			parts := make([]string, len(chunk))
+			for i, q := range chunk {
+				args = append(args, q.RoomID, q.Seq)
+				parts[i] = fmt.Sprintf(`SELECT e.event_id, e.pdu, e.room_seq, e.redacted_by, s.room_id, s.type, s.state_key
+					FROM state_history s JOIN events e ON e.event_id = s.event_id
+					WHERE s.room_id = $%d AND s.from_seq <= $%d AND (s.to_seq IS NULL OR s.to_seq > $%d)`,
+					len(args)-1, len(args), len(args))
+			}
+			rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM (`+
+				strings.Join(parts, " UNION ALL ")+`) st ORDER BY room_id, type, state_key`, args...)
+			if err != nil {
+				return nil, err
+			}
+			evs, err := rd.scanWithRedactions(ctx, rows, v)
+			if err != nil {
+				return nil, err
+			}
+			for _, ev := range evs {
+				out[ev.RoomID()] = append(out[ev.RoomID()], ev)
+			}
+		}
+	}
+	return out, nil
+}
+
 // StateEvent returns one piece of the room's state after room_seq seq.
 func (rd *Reader) StateEvent(ctx context.Context, v *roomversion.Version, roomID string, seq int64, eventType, stateKey string) (*StoredEvent, error) {
 	rows, err := rd.db.Query(ctx, `SELECT e.event_id, e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id

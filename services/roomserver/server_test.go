@@ -364,3 +364,49 @@ func TestRedeliveredInputIsNotAppliedTwice(t *testing.T) {
 		}
 	})
 }
+
+// StatesAt answers for many rooms (of several versions, at several
+// points of their history) what StateAt answers for each.
+func TestStatesAtMatchesStateAt(t *testing.T) {
+	testenv.ForEachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		ctx := context.Background()
+		rd := NewReader(h.db)
+		var qs []StateQuery
+		for _, v := range []string{"10", "11", "12", "12"} {
+			roomID := h.createRoom(v)
+			join := h.submit(&Input{RoomID: roomID, Events: []Template{{Type: "m.room.member", StateKey: sk(bob), Sender: bob,
+				Content: js(t, `{"membership":"join"}`)}}})
+			if join.Error != nil {
+				t.Fatalf("join: %+v", join.Error)
+			}
+			info, err := rd.Room(ctx, roomID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The current state, and the state before bob's join.
+			qs = append(qs, StateQuery{RoomID: roomID, Version: info.Version, Seq: info.HeadSeq})
+			if v == "12" {
+				qs[len(qs)-1].Seq = info.HeadSeq - 1
+			}
+		}
+		got, err := rd.StatesAt(ctx, qs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range qs {
+			want, err := rd.StateAt(ctx, q.Version, q.RoomID, q.Seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) < 4 || len(got[q.RoomID]) != len(want) {
+				t.Fatalf("%s at %d: %d events, want %d", q.RoomID, q.Seq, len(got[q.RoomID]), len(want))
+			}
+			for i := range want {
+				if got[q.RoomID][i].ID() != want[i].ID() {
+					t.Errorf("%s at %d: event %d is %s, want %s", q.RoomID, q.Seq, i, got[q.RoomID][i].ID(), want[i].ID())
+				}
+			}
+		}
+	})
+}
