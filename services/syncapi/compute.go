@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
 
+	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/roomserver"
 	"github.com/axon-hs/axon/services/userdata"
 )
@@ -20,8 +22,11 @@ type syncRequest struct {
 	fullState bool
 	filter    *Filter
 	// readPos holds the unread counting start of the joined rooms being
-	// computed (see readPositions), read by their goroutines.
+	// computed (see readPositions), and states the whole state before the
+	// timeline of those that get it; both are read by the rooms'
+	// goroutines.
 	readPos map[string]int64
+	states  map[string][]*roomserver.StoredEvent
 }
 
 type computed struct {
@@ -83,6 +88,7 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 	var waitRooms []string
 	type joinJob struct {
 		roomID string
+		info   roomserver.RoomInfo
 		full   bool
 		jr     *joinedRoom
 		n      int
@@ -146,6 +152,24 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 			}
 		}
 	}
+	// The userdata streams do not depend on the rooms' parts: they are
+	// read meanwhile.
+	type udResult struct {
+		data *userdata.SyncData
+		err  error
+	}
+	udCh := make(chan udResult, 1)
+	if ud != nil {
+		q := userdata.SyncQuery{UserID: s.userID, DeviceID: s.deviceID, JoinedRooms: waitRooms, NewlyJoinedRooms: newlyJoined,
+			To: next.UserData, ToTyping: next.Typing, Initial: s.since == nil}
+		if s.since != nil {
+			q.From, q.FromTyping = s.since.UserData, s.since.Typing
+		}
+		go func() {
+			data, err := ud.Sync(ctx, q)
+			udCh <- udResult{data, err}
+		}()
+	}
 	// An incremental sync shows only the joined rooms with something new;
 	// one query finds them, instead of one timeline query per room.
 	if s.since != nil {
@@ -163,18 +187,51 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 			jobs = slices.DeleteFunc(jobs, func(j *joinJob) bool { return !j.full && !news[j.roomID] })
 		}
 	}
+	// Read positions and timelines of all the rooms take a few queries;
+	// the rest of each room is computed a few rooms at a time (their
+	// queries are independent reads, and the first sync of a user in many
+	// rooms is what a client waits for longest).
+	var tls map[string]timelineRes
 	if len(jobs) > 0 {
 		ids := make([]string, len(jobs))
+		reqs := make([]timelineReq, len(jobs))
 		for i, j := range jobs {
 			ids[i] = j.roomID
+			info, err := s.roomInfo(ctx, j.roomID)
+			if err != nil {
+				return nil, nil, err
+			}
+			reqs[i] = timelineReq{info: info, from: from, to: cur}
+			if j.full && s.since == nil {
+				reqs[i].from = 0
+			}
 		}
-		if s.readPos, err = readPositions(ctx, a.db, s.userID, ids); err != nil {
+		posCh := make(chan error, 1)
+		go func() {
+			var err error
+			s.readPos, err = readPositions(ctx, a.db, s.userID, ids)
+			posCh <- err
+		}()
+		tls, err = s.timelines(ctx, reqs)
+		if perr := <-posCh; err == nil {
+			err = perr
+		}
+		if err != nil {
 			return nil, nil, err
 		}
+		var full []roomserver.StateQuery
+		for i, j := range jobs {
+			j.info = reqs[i].info
+			if j.full {
+				full = append(full, roomserver.StateQuery{RoomID: j.roomID, Version: j.info.Version, Seq: tls[j.roomID].startSeq})
+			}
+		}
+		if len(full) > 0 {
+			if s.states, err = a.rooms.StatesAt(ctx, full); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
-	// Joined rooms are computed a few at a time: their queries are
-	// independent reads, and the first sync of a user in many rooms is
-	// what a client waits for longest.
 	sem := make(chan struct{}, syncParallelism)
 	var wg sync.WaitGroup
 	for _, j := range jobs {
@@ -182,7 +239,7 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			j.jr, j.n, j.err = s.joinedRoom(ctx, j.roomID, from, cur, j.full)
+			j.jr, j.n, j.err = s.joinedRoom(ctx, j.info, tls[j.roomID], from, cur, j.full)
 		}()
 	}
 	wg.Wait()
@@ -197,15 +254,11 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 	}
 	resp.Rooms = rooms
 	if ud != nil {
-		q := userdata.SyncQuery{UserID: s.userID, DeviceID: s.deviceID, JoinedRooms: waitRooms, NewlyJoinedRooms: newlyJoined,
-			To: next.UserData, ToTyping: next.Typing, Initial: s.since == nil}
-		if s.since != nil {
-			q.From, q.FromTyping = s.since.UserData, s.since.Typing
+		r := <-udCh
+		if r.err != nil {
+			return nil, nil, r.err
 		}
-		data, err := ud.Sync(ctx, q)
-		if err != nil {
-			return nil, nil, err
-		}
+		data := r.data
 		for _, roomID := range s.addUserData(c, data, now) {
 			info, err := s.roomInfo(ctx, roomID)
 			if err != nil {
@@ -299,81 +352,117 @@ func newJoinedRoom() *joinedRoom {
 	}
 }
 
+// timelineReq asks for a room's timeline between from and to.
+type timelineReq struct {
+	info     roomserver.RoomInfo
+	from, to int64
+}
+
+// timelineRes is a room's timeline, and the room_seq just before it.
+type timelineRes struct {
+	tl       timeline
+	startSeq int64
+}
+
 // timelineFor returns the room's timeline between from and to: the last
 // limit events, whether older ones were left out, and the room_seq just
 // before the timeline.
 func (s *syncRequest) timelineFor(ctx context.Context, info roomserver.RoomInfo, from, to int64) (timeline, int64, error) {
-	a := s.api
-	limit := s.filter.TimelineLimit()
-	tl := timeline{Events: []roomserver.ClientEvent{}}
-	rows, err := roomEvents(ctx, a.db, info.ID, from, to, limit+1)
+	res, err := s.timelines(ctx, []timelineReq{{info: info, from: from, to: to}})
 	if err != nil {
-		return tl, 0, err
+		return timeline{}, 0, err
 	}
-	if len(rows) > limit {
-		tl.Limited = true
-		rows = rows[:limit]
-	} else {
-		// The rows are every event of (from, to]: what they add to the
-		// unread counts needs no query.
-		tl.window = &unreadWindow{from: from, to: to, counts: s.countRows(rows)}
-	}
-	slices.Reverse(rows)
-	startSeq := int64(0)
-	if len(rows) > 0 {
-		startSeq = rows[0].roomSeq - 1
-	} else {
-		if startSeq, err = roomSeqAt(ctx, a.db, info.ID, to); err != nil {
-			return tl, 0, err
-		}
-	}
-	nowMS := a.cfg.Now().UnixMilli()
-	ids := make([]string, len(rows))
-	for i, ix := range rows {
-		ids[i] = ix.eventID
-	}
-	evs, err := a.rooms.EventsByID(ctx, info.Version, ids)
-	if err != nil {
-		return tl, 0, err
-	}
-	for _, ix := range rows {
-		ev := evs[ix.eventID]
-		if ev == nil {
-			continue
-		}
-		if !s.filter.Room.Timeline.Allows(ev.Type(), ev.Sender()) {
-			continue
-		}
-		o := roomserver.FormatOptions{NowMS: nowMS, OmitRoomID: true}
-		if ix.txnID != "" && ix.deviceID == s.deviceID && ev.Sender() == s.userID {
-			o.TxnID = ix.txnID
-		}
-		tl.Events = append(tl.Events, roomserver.ToClient(ev, o))
-	}
-	tl.PrevBatch = "r" + strconv.FormatInt(startSeq, 10)
-	return tl, startSeq, nil
+	r := res[info.ID]
+	return r.tl, r.startSeq, nil
 }
 
-func (s *syncRequest) joinedRoom(ctx context.Context, roomID string, from, to int64, full bool) (*joinedRoom, int, error) {
+// timelines computes the timelines of many rooms with a few queries: one
+// for the index rows of every room and one per room version for the
+// events (a sync of many rooms otherwise pays two round trips per room).
+func (s *syncRequest) timelines(ctx context.Context, reqs []timelineReq) (map[string]timelineRes, error) {
 	a := s.api
-	info, err := s.roomInfo(ctx, roomID)
-	if err != nil {
-		return nil, 0, err
+	limit := s.filter.TimelineLimit()
+	ranges := make([]roomRange, len(reqs))
+	for i, r := range reqs {
+		ranges[i] = roomRange{roomID: r.info.ID, from: r.from, to: r.to}
 	}
+	rowsOf, err := roomEventsMany(ctx, a.db, ranges, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]timelineRes, len(reqs))
+	idsByVersion := map[*roomversion.Version][]string{}
+	for _, r := range reqs {
+		rows := rowsOf[r.info.ID]
+		tl := timeline{Events: []roomserver.ClientEvent{}}
+		if len(rows) > limit {
+			tl.Limited = true
+			rows = rows[:limit]
+		} else {
+			// The rows are every event of (from, to]: what they add to
+			// the unread counts needs no query.
+			tl.window = &unreadWindow{from: r.from, to: r.to, counts: s.countRows(rows)}
+		}
+		slices.Reverse(rows)
+		rowsOf[r.info.ID] = rows
+		startSeq := int64(0)
+		if len(rows) > 0 {
+			startSeq = rows[0].roomSeq - 1
+		} else if startSeq, err = roomSeqAt(ctx, a.db, r.info.ID, r.to); err != nil {
+			return nil, err
+		}
+		for _, ix := range rows {
+			idsByVersion[r.info.Version] = append(idsByVersion[r.info.Version], ix.eventID)
+		}
+		tl.PrevBatch = "r" + strconv.FormatInt(startSeq, 10)
+		out[r.info.ID] = timelineRes{tl: tl, startSeq: startSeq}
+	}
+	evs := map[string]*roomserver.StoredEvent{}
+	for v, ids := range idsByVersion {
+		got, err := a.rooms.EventsByID(ctx, v, ids)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(evs, got)
+	}
+	nowMS := a.cfg.Now().UnixMilli()
+	for _, r := range reqs {
+		res := out[r.info.ID]
+		for _, ix := range rowsOf[r.info.ID] {
+			ev := evs[ix.eventID]
+			if ev == nil {
+				continue
+			}
+			if !s.filter.Room.Timeline.Allows(ev.Type(), ev.Sender()) {
+				continue
+			}
+			o := roomserver.FormatOptions{NowMS: nowMS, OmitRoomID: true}
+			if ix.txnID != "" && ix.deviceID == s.deviceID && ev.Sender() == s.userID {
+				o.TxnID = ix.txnID
+			}
+			res.tl.Events = append(res.tl.Events, roomserver.ToClient(ev, o))
+		}
+		out[r.info.ID] = res
+	}
+	return out, nil
+}
+
+// joinedRoom computes a joined room's part of the response around its
+// timeline (from timelines).
+func (s *syncRequest) joinedRoom(ctx context.Context, info roomserver.RoomInfo, tr timelineRes, from, to int64, full bool) (*joinedRoom, int, error) {
+	a := s.api
+	roomID := info.ID
+	var err error
 	jr := newJoinedRoom()
-	tfrom := from
-	if full && s.since == nil {
-		tfrom = 0
-	}
-	tl, startSeq, err := s.timelineFor(ctx, info, tfrom, to)
-	if err != nil {
-		return nil, 0, err
-	}
+	tl, startSeq := tr.tl, tr.startSeq
 	jr.Timeline = tl
 	var state []*roomserver.StoredEvent
 	switch {
 	case full:
-		state, err = a.rooms.StateAt(ctx, info.Version, roomID, startSeq)
+		var ok bool
+		if state, ok = s.states[roomID]; !ok {
+			state, err = a.rooms.StateAt(ctx, info.Version, roomID, startSeq)
+		}
 	case tl.Limited:
 		var sinceSeq int64
 		if sinceSeq, err = roomSeqAt(ctx, a.db, roomID, from); err == nil {

@@ -32,7 +32,11 @@
 // # Cost of a sync
 //
 // An incremental sync finds the joined rooms with news in one query and
-// reads only their timelines. Room summaries are sent on a room's first
+// reads only their timelines. The timelines, read positions and (for
+// rooms that get it) whole state of all the rooms of a response take a
+// few queries in all, not a few per room, and the userdata streams are
+// read at the same time: on PostgreSQL every round trip counts. Room
+// summaries are sent on a room's first
 // appearance and when a member, name or canonical alias event comes by
 // (the spec lets unchanged summaries be left out); with the whole state at
 // hand they are computed from it. Unread counts are cached per user and

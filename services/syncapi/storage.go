@@ -1,9 +1,13 @@
 package syncapi
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/axon-hs/axon/internal/store"
 )
@@ -57,26 +61,60 @@ type indexed struct {
 	mentions string
 }
 
-// roomEvents returns the room's indexed events with from < pos <= to,
-// newest first, at most limit.
-func roomEvents(ctx context.Context, db *store.DB, roomID string, from, to int64, limit int) ([]indexed, error) {
-	rows, err := db.Query(ctx, `SELECT pos, event_id, room_seq, device_id, txn_id, sender, notifies, mentions FROM sync_events
-		WHERE room_id = $1 AND pos > $2 AND pos <= $3 ORDER BY pos DESC LIMIT $4`, roomID, from, to, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []indexed
-	for rows.Next() {
-		var ix indexed
-		var dev, txn, mentions sql.NullString
-		if err := rows.Scan(&ix.pos, &ix.eventID, &ix.roomSeq, &dev, &txn, &ix.sender, &ix.notifies, &mentions); err != nil {
+// roomRange is one room's range of positions, from < pos <= to.
+type roomRange struct {
+	roomID   string
+	from, to int64
+}
+
+// indexedColumns are the sync_events columns roomEventsMany reads.
+const indexedColumns = "room_id, pos, event_id, room_seq, device_id, txn_id, sender, notifies, mentions"
+
+// roomsPerQuery bounds the rooms of one roomEventsMany query.
+const roomsPerQuery = 32
+
+// roomEventsMany returns, by room, the indexed events of each range,
+// newest first, at most limit per room, with one query per roomsPerQuery
+// rooms (a UNION ALL of the per-room index scans).
+func roomEventsMany(ctx context.Context, db *store.DB, ranges []roomRange, limit int) (map[string][]indexed, error) {
+	out := make(map[string][]indexed, len(ranges))
+	for len(ranges) > 0 {
+		chunk := ranges[:min(len(ranges), roomsPerQuery)]
+		ranges = ranges[len(chunk):]
+		args := []any{limit}
+		parts := make([]string, len(chunk))
+		for i, r := range chunk {
+			n := len(args)
+			args = append(args, r.roomID, r.from, r.to)
+			parts[i] = fmt.Sprintf(`SELECT %[5]s FROM (SELECT %[5]s FROM sync_events
+				WHERE room_id = $%[1]d AND pos > $%[2]d AND pos <= $%[3]d ORDER BY pos DESC LIMIT $1) AS r%[4]d`,
+				n+1, n+2, n+3, i, indexedColumns)
+		}
+		rows, err := db.Query(ctx, strings.Join(parts, " UNION ALL "), args...)
+		if err != nil {
 			return nil, err
 		}
-		ix.deviceID, ix.txnID, ix.mentions = dev.String, txn.String, mentions.String
-		out = append(out, ix)
+		for rows.Next() {
+			var room string
+			var ix indexed
+			var dev, txn, mentions sql.NullString
+			if err := rows.Scan(&room, &ix.pos, &ix.eventID, &ix.roomSeq, &dev, &txn, &ix.sender, &ix.notifies, &mentions); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			ix.deviceID, ix.txnID, ix.mentions = dev.String, txn.String, mentions.String
+			out[room] = append(out[room], ix)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
-	return out, rows.Err()
+	for _, rows := range out {
+		// A UNION ALL promises no order.
+		slices.SortFunc(rows, func(a, b indexed) int { return cmp.Compare(b.pos, a.pos) })
+	}
+	return out, nil
 }
 
 // roomsWithNews returns which of the rooms have indexed events with
