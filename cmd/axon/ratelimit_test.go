@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // TestRateLimits checks M_LIMIT_EXCEEDED per user (writes) and per IP,
@@ -48,4 +49,35 @@ func TestRateLimits(t *testing.T) {
 			t.Fatalf("4th request: %d %s", last.Status, last.Raw)
 		}
 	})
+}
+
+// TestMaxLongPolls checks that --max-long-polls bounds the /sync requests
+// served at once: with a bound of 1, a second /sync while one long-polls
+// is refused at once with 503 M_LIMIT_EXCEEDED and Retry-After, and other
+// requests are still served (they have their own bound).
+func TestMaxLongPolls(t *testing.T) {
+	ts := startServer(t, backends()[0], "--max-long-polls", "1", "--max-requests", "8")
+	alice := ts.register("alice")
+	since := alice.sync(url.Values{})["next_batch"].(string)
+	done := make(chan response, 1)
+	go func() {
+		done <- alice.do("GET", "/sync?"+url.Values{"since": {since}, "timeout": {"3000"}}.Encode(), nil)
+	}()
+	var second response
+	for range 100 {
+		second = alice.do("GET", "/sync?"+url.Values{"since": {since}, "timeout": {"0"}}.Encode(), nil)
+		if second.Status == 503 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the long-poll has not started yet
+	}
+	if second.Status != 503 || second.Body["errcode"] != "M_LIMIT_EXCEEDED" || second.Header.Get("Retry-After") == "" {
+		t.Fatalf("second /sync: %d %s", second.Status, second.Raw)
+	}
+	if r := alice.do("GET", "/joined_rooms", nil); r.Status != 200 {
+		t.Fatalf("another request was refused too: %d", r.Status)
+	}
+	if first := <-done; first.Status != 200 {
+		t.Fatalf("the long-poll: %d %s", first.Status, first.Raw)
+	}
 }

@@ -45,15 +45,6 @@ const (
 	drainTimeout   = 20 * time.Second
 )
 
-// Bounds on the requests the client listener serves at once; beyond them
-// requests get 503 M_LIMIT_EXCEEDED with Retry-After immediately.
-// Long-polling /sync requests cost little while they wait and have their
-// own, larger bound.
-const (
-	maxInFlight  = 2048
-	maxLongPolls = 20000
-)
-
 // allMigrations are the migration sets of every area, in one version space.
 func allMigrations() []fs.FS {
 	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations(), userdata.Migrations(), pushrules.Migrations()}
@@ -291,10 +282,13 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Validate checked both bounds.
+	maxRequests, _ := cfg.MaxRequests.Int()
+	maxLongPolls, _ := cfg.MaxLongPolls.Int()
 	handler := httpx.Chain(
 		httpx.RequestID,
 		httpm.Middleware,
-		httpx.InFlight(maxInFlight, maxLongPolls, func(r *http.Request) bool {
+		httpx.InFlight(maxRequests, maxLongPolls, func(r *http.Request) bool {
 			return strings.HasSuffix(r.URL.Path, "/sync")
 		}),
 		ratelimit.Middleware(ipLimit, ratelimit.IPKey(cfg.TrustedProxyPrefixes())),

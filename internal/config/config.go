@@ -40,6 +40,8 @@ type Config struct {
 	RateLimitIP    RateLimit // per client IP, on the Client-Server API
 	RateLimitUser  RateLimit // per user, on writes
 	TrustedProxies []string  // CIDRs whose X-Forwarded-For is believed
+	MaxRequests    Bound     // client requests served at once, /sync long-polls aside
+	MaxLongPolls   Bound     // /sync requests served at once
 
 	// Args are the command-line arguments left after the flags: those after
 	// the first non-flag argument or after "--".
@@ -239,6 +241,18 @@ func (r RateLimit) Parse() (rate float64, burst int, err error) {
 		return 0, 0, fmt.Errorf("the burst %q is not a positive integer", bs)
 	}
 	return rate, burst, nil
+}
+
+// Bound is a positive whole number of things at once (a setting string).
+type Bound string
+
+// Int returns the bound, or an error when it is not a positive integer.
+func (b Bound) Int() (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("want a positive whole number, got %q", string(b))
+	}
+	return n, nil
 }
 
 // TrustedProxyPrefixes returns TrustedProxies parsed (Validate checked them).

@@ -119,6 +119,16 @@
 //	    Comma-separated networks of reverse proxies whose X-Forwarded-For header
 //	    names the client (for per-IP rate limits). Empty trusts no proxy.
 //
+//	--max-requests                     AXON_MAX_REQUESTS                     max_requests                     2048
+//	    Client-Server API requests served at once, /sync aside. Beyond it
+//	    requests are refused at once with 503 M_LIMIT_EXCEEDED and Retry-After,
+//	    so an overload sheds quickly instead of queueing.
+//
+//	--max-long-polls                   AXON_MAX_LONG_POLLS                   max_long_polls                   20000
+//	    /sync requests served at once (long-polls cost little while they wait),
+//	    with the same refusal beyond it. Each holds a connection: keep it below
+//	    the process's file descriptor limit.
+//
 // # Errors
 //
 // Load reports every problem at once, joined with errors.Join, each one a

@@ -102,6 +102,8 @@ func TestDefaults(t *testing.T) {
 		SigningKeyPath:   filepath.Join("axon-data", "signing.key"),
 		RateLimitIP:      "50/100",
 		RateLimitUser:    "10/50",
+		MaxRequests:      "2048",
+		MaxLongPolls:     "20000",
 	}
 	for _, s := range settings {
 		if g, w := s.get(c), s.get(want); g != w {
@@ -162,6 +164,8 @@ var precedenceValues = map[string][3]string{
 	keyRateLimitIP:      {"off", "1.5/3", "100/1000"},
 	keyRateLimitUser:    {"2/2", "off", "0.2/10"},
 	keyTrustedProxies:   {"10.0.0.0/8,192.168.1.1", "::1", "fd00::/8"},
+	keyMaxRequests:      {"10", "20", "30"},
+	keyMaxLongPolls:     {"100", "200", "300"},
 }
 
 // TestPrecedence checks for every setting that a flag beats the

@@ -73,6 +73,8 @@ const (
 	keyRateLimitIP      = "rate_limit_ip"
 	keyRateLimitUser    = "rate_limit_user"
 	keyTrustedProxies   = "trusted_proxies"
+	keyMaxRequests      = "max_requests"
+	keyMaxLongPolls     = "max_long_polls"
 )
 
 // settings is every setting, in the order in which usage text, the dump and
@@ -217,6 +219,22 @@ var settings = []*setting{
 			"the client (for per-IP rate limits). Empty trusts no proxy.",
 		get: func(c *Config) string { return strings.Join(c.TrustedProxies, ",") },
 		set: func(c *Config, v string) { c.TrustedProxies = splitList(v) },
+	},
+	{
+		key: keyMaxRequests, metavar: "N", def: "2048",
+		usage: "Client-Server API requests served at once, /sync aside. Beyond it requests are " +
+			"refused at once with 503 M_LIMIT_EXCEEDED and Retry-After, so an overload sheds " +
+			"quickly instead of queueing.",
+		get: func(c *Config) string { return string(c.MaxRequests) },
+		set: func(c *Config, v string) { c.MaxRequests = Bound(strings.TrimSpace(v)) },
+	},
+	{
+		key: keyMaxLongPolls, metavar: "N", def: "20000",
+		usage: "/sync requests served at once (long-polls cost little while they wait), with the " +
+			"same refusal beyond it. Each holds a connection: keep it below the process's " +
+			"file descriptor limit.",
+		get: func(c *Config) string { return string(c.MaxLongPolls) },
+		set: func(c *Config, v string) { c.MaxLongPolls = Bound(strings.TrimSpace(v)) },
 	},
 }
 

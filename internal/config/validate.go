@@ -43,6 +43,14 @@ func (c *Config) validate() []error {
 			bad(rl.key, err.Error(), err)
 		}
 	}
+	for _, b := range []struct {
+		key string
+		v   Bound
+	}{{keyMaxRequests, c.MaxRequests}, {keyMaxLongPolls, c.MaxLongPolls}} {
+		if _, err := b.v.Int(); err != nil {
+			bad(b.key, err.Error(), err)
+		}
+	}
 	for _, p := range c.TrustedProxies {
 		if _, err := parsePrefix(p); err != nil {
 			bad(keyTrustedProxies, err.Error(), err)

@@ -141,7 +141,7 @@ func TestValidateByHand(t *testing.T) {
 	c := &Config{
 		DataDir: "/d", ServerName: "example.org", Listen: ":8008", Database: "/d/axon.db",
 		Roles: []Role{RoleClient, "bogus"}, Registration: RegistrationOpen,
-		LogLevel: LogDebug, LogFormat: LogJSON, SigningKeyPath: "/d/key",
+		LogLevel: LogDebug, LogFormat: LogJSON, SigningKeyPath: "/d/key", MaxRequests: "10", MaxLongPolls: "10",
 	}
 	checkErrors(t, c.Validate(), wantErr{src: SourceDefault, key: "roles", setting: keyRoles, msg: `roles (default): unknown role "bogus"`})
 	c.Roles = []Role{RoleClient}
@@ -190,6 +190,7 @@ func TestRateLimitsAndProxies(t *testing.T) {
 		Roles: []Role{RoleClient}, Registration: RegistrationOpen,
 		LogLevel: LogDebug, LogFormat: LogJSON, SigningKeyPath: "/d/key",
 		RateLimitIP: "50/100", RateLimitUser: "off", TrustedProxies: []string{"10.0.0.0/8", "::1"},
+		MaxRequests: "2048", MaxLongPolls: "20000",
 	}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -213,5 +214,25 @@ func TestRateLimitsAndProxies(t *testing.T) {
 	c.TrustedProxies = []string{"not-a-network"}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "trusted_proxies") {
 		t.Errorf("bad proxy: %v", err)
+	}
+}
+
+// TestBounds checks that max_requests and max_long_polls take positive
+// whole numbers only, and say which key is wrong.
+func TestBounds(t *testing.T) {
+	for _, bad := range []Bound{"0", "-5", "many", "1.5", ""} {
+		c := &Config{
+			DataDir: "/d", ServerName: "example.org", Listen: ":8008", Database: "/d/axon.db",
+			Roles: []Role{RoleClient}, Registration: RegistrationOpen,
+			LogLevel: LogDebug, LogFormat: LogJSON, SigningKeyPath: "/d/key",
+			MaxRequests: bad, MaxLongPolls: "100",
+		}
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), "max_requests") || strings.Contains(err.Error(), "max_long_polls") {
+			t.Errorf("max_requests %q: %v", bad, err)
+		}
+	}
+	if n, err := Bound(" 64 ").Int(); n != 64 || err != nil {
+		t.Errorf("Bound(64) = %d, %v", n, err)
 	}
 }
