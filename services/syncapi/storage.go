@@ -71,6 +71,12 @@ type roomRange struct {
 const indexedColumns = "room_id, pos, event_id, room_seq, device_id, txn_id, sender, notifies, mentions"
 
 // roomsPerQuery bounds the rooms of one roomEventsMany query.
+//
+// The per-room scans order by (room_id, pos) although room_id is fixed:
+// that is the order of the sync_events_room index and not of the primary
+// key, so a planner misled by stale statistics (right after a burst of
+// inserts) cannot choose a backward scan of every room's events by
+// position instead.
 const roomsPerQuery = 32
 
 // roomEventsMany returns, by room, the indexed events of each range,
@@ -87,7 +93,7 @@ func roomEventsMany(ctx context.Context, db *store.DB, ranges []roomRange, limit
 			n := len(args)
 			args = append(args, r.roomID, r.from, r.to)
 			parts[i] = fmt.Sprintf(`SELECT %[5]s FROM (SELECT %[5]s FROM sync_events
-				WHERE room_id = $%[1]d AND pos > $%[2]d AND pos <= $%[3]d ORDER BY pos DESC LIMIT $1) AS r%[4]d`,
+				WHERE room_id = $%[1]d AND pos > $%[2]d AND pos <= $%[3]d ORDER BY room_id DESC, pos DESC LIMIT $1) AS r%[4]d`,
 				n+1, n+2, n+3, i, indexedColumns)
 		}
 		rows, err := db.Query(ctx, strings.Join(parts, " UNION ALL "), args...)
@@ -154,7 +160,7 @@ func roomsWithNews(ctx context.Context, db *store.DB, roomIDs []string, from, to
 // before pos (0 when none).
 func roomSeqAt(ctx context.Context, db *store.DB, roomID string, pos int64) (int64, error) {
 	var seq int64
-	err := db.QueryRow(ctx, `SELECT room_seq FROM sync_events WHERE room_id = $1 AND pos <= $2 ORDER BY pos DESC LIMIT 1`,
+	err := db.QueryRow(ctx, `SELECT room_seq FROM sync_events WHERE room_id = $1 AND pos <= $2 ORDER BY room_id DESC, pos DESC LIMIT 1`,
 		roomID, pos).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil

@@ -91,7 +91,8 @@ func (s *syncRequest) countUnread(ctx context.Context, info roomserver.RoomInfo,
 	}
 	err := s.api.db.QueryRow(ctx, `SELECT COUNT(*), COUNT(CASE WHEN mentions LIKE $5 ESCAPE '\' THEN 1 END)
 		FROM (SELECT mentions FROM sync_events
-			WHERE room_id = $1 AND pos > $2 AND pos <= $3 AND sender <> $4 AND notifies LIMIT $6) n`,
+			WHERE room_id = $1 AND pos > $2 AND pos <= $3 AND sender <> $4 AND notifies
+			ORDER BY room_id, pos LIMIT $6) n`,
 		info.ID, lo, hi, s.userID, "% "+likeEscape(s.userID)+" %", maxUnreadCounted).
 		Scan(&counts.NotificationCount, &counts.HighlightCount)
 	return counts, err
