@@ -58,14 +58,23 @@ func TestRateLimits(t *testing.T) {
 func TestMaxLongPolls(t *testing.T) {
 	ts := startServer(t, backends()[0], "--max-long-polls", "1", "--max-requests", "8")
 	alice := ts.register("alice")
-	since := alice.sync(url.Values{})["next_batch"].(string)
+	// set_presence=offline: a presence change would end the long-poll early.
+	since := alice.sync(url.Values{"set_presence": {"offline"}})["next_batch"].(string)
 	done := make(chan response, 1)
 	go func() {
-		done <- alice.do("GET", "/sync?"+url.Values{"since": {since}, "timeout": {"3000"}}.Encode(), nil)
+		// The probes below may take the slot first: try again until the
+		// long-poll holds it.
+		for {
+			r := alice.do("GET", "/sync?"+url.Values{"since": {since}, "timeout": {"3000"}, "set_presence": {"offline"}}.Encode(), nil)
+			if r.Status != 503 {
+				done <- r
+				return
+			}
+		}
 	}()
 	var second response
 	for range 100 {
-		second = alice.do("GET", "/sync?"+url.Values{"since": {since}, "timeout": {"0"}}.Encode(), nil)
+		second = alice.do("GET", "/sync?"+url.Values{"since": {since}, "timeout": {"0"}, "set_presence": {"offline"}}.Encode(), nil)
 		if second.Status == 503 {
 			break
 		}
