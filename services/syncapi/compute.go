@@ -22,11 +22,12 @@ type syncRequest struct {
 	fullState bool
 	filter    *Filter
 	// readPos holds the unread counting start of the joined rooms being
-	// computed (see readPositions), and states the whole state before the
-	// timeline of those that get it; both are read by the rooms'
-	// goroutines.
+	// computed (see readPositions), states the whole state before the
+	// timeline of those that get it, and unreads their counts; all are
+	// read by the rooms' goroutines.
 	readPos map[string]int64
 	states  map[string][]*roomserver.StoredEvent
+	unreads map[string]unreadCounts
 }
 
 type computed struct {
@@ -230,6 +231,13 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 			if s.states, err = a.rooms.StatesAt(ctx, full); err != nil {
 				return nil, nil, err
 			}
+		}
+		ureqs := make([]unreadReq, len(jobs))
+		for i, j := range jobs {
+			ureqs[i] = unreadReq{roomID: j.roomID, to: cur, w: tls[j.roomID].tl.window}
+		}
+		if s.unreads, err = s.unreadMany(ctx, ureqs); err != nil {
+			return nil, nil, err
 		}
 	}
 	sem := make(chan struct{}, syncParallelism)
@@ -495,7 +503,9 @@ func (s *syncRequest) joinedRoom(ctx context.Context, info roomserver.RoomInfo, 
 			return nil, 0, err
 		}
 	}
-	if jr.UnreadNotifications, err = s.unread(ctx, info, to, tl.window); err != nil {
+	if c, ok := s.unreads[roomID]; ok {
+		jr.UnreadNotifications = c
+	} else if jr.UnreadNotifications, err = s.unread(ctx, info, to, tl.window); err != nil {
 		return nil, 0, err
 	}
 	return jr, len(tl.Events) + len(jr.State.Events), nil

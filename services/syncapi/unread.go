@@ -2,6 +2,8 @@ package syncapi
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
@@ -26,38 +28,82 @@ import (
 const maxUnreadCounted = 1000
 
 func (s *syncRequest) unread(ctx context.Context, info roomserver.RoomInfo, to int64, w *unreadWindow) (unreadCounts, error) {
+	m, err := s.unreadMany(ctx, []unreadReq{{roomID: info.ID, to: to, w: w}})
+	return m[info.ID], err
+}
+
+// unreadReq asks for a room's counts at position to; w, if not nil, is
+// what the timeline just read adds.
+type unreadReq struct {
+	roomID string
+	to     int64
+	w      *unreadWindow
+}
+
+// unreadMany computes the counts of many rooms. Counts grow by the events
+// since the last computation as long as the read position stays, so only
+// the new range is counted: from the timeline's rows when they are that
+// range, else by one query for all the rooms that need one.
+func (s *syncRequest) unreadMany(ctx context.Context, reqs []unreadReq) (map[string]unreadCounts, error) {
 	a := s.api
-	from, ok := s.readPos[info.ID]
-	if !ok {
-		pos, err := readPositions(ctx, a.db, s.userID, []string{info.ID})
+	pos := s.readPos
+	var missing []string
+	for _, r := range reqs {
+		if _, ok := pos[r.roomID]; !ok {
+			missing = append(missing, r.roomID)
+		}
+	}
+	if len(missing) > 0 {
+		got, err := readPositions(ctx, a.db, s.userID, missing)
 		if err != nil {
-			return unreadCounts{}, err
+			return nil, err
 		}
-		from = pos[info.ID]
+		maps.Copy(got, pos) // s.readPos is shared: build a new map
+		pos = got
 	}
-	// Counts grow by the events since the last computation as long as the
-	// read position stays: only the new range is counted.
-	key := unreadKey{user: s.userID, room: info.ID}
-	base, lo := unreadCounts{}, from
-	if c, ok := a.unreadCache.get(key); ok && c.from == from && c.to <= to {
-		base, lo = c.counts, c.to
+	type plan struct {
+		from, lo    int64
+		base, delta unreadCounts
 	}
-	delta := unreadCounts{}
-	if w != nil && w.from == lo && w.to == to {
-		// The timeline read exactly the new range already.
-		delta = w.counts
-	} else {
-		var err error
-		if delta, err = s.countUnread(ctx, info, lo, to); err != nil {
-			return unreadCounts{}, err
+	plans := make([]plan, len(reqs))
+	var ranges []roomRange
+	var counted []int
+	for i, r := range reqs {
+		p := plan{from: pos[r.roomID]}
+		p.lo = p.from
+		if c, ok := a.unreadCache.get(unreadKey{user: s.userID, room: r.roomID}); ok && c.from == p.from && c.to <= r.to {
+			p.base, p.lo = c.counts, c.to
+		}
+		switch {
+		case r.w != nil && r.w.from == p.lo && r.w.to == r.to:
+			// The timeline read exactly the new range already.
+			p.delta = r.w.counts
+		case r.to > p.lo:
+			ranges = append(ranges, roomRange{roomID: r.roomID, from: p.lo, to: r.to})
+			counted = append(counted, i)
+		}
+		plans[i] = p
+	}
+	if len(ranges) > 0 {
+		deltas, err := countUnreadMany(ctx, a.db, s.userID, ranges)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range counted {
+			plans[i].delta = deltas[k]
 		}
 	}
-	counts := unreadCounts{
-		NotificationCount: min(base.NotificationCount+delta.NotificationCount, maxUnreadCounted),
-		HighlightCount:    min(base.HighlightCount+delta.HighlightCount, maxUnreadCounted),
+	out := make(map[string]unreadCounts, len(reqs))
+	for i, r := range reqs {
+		p := plans[i]
+		counts := unreadCounts{
+			NotificationCount: min(p.base.NotificationCount+p.delta.NotificationCount, maxUnreadCounted),
+			HighlightCount:    min(p.base.HighlightCount+p.delta.HighlightCount, maxUnreadCounted),
+		}
+		a.unreadCache.put(unreadKey{user: s.userID, room: r.roomID}, unreadEntry{from: p.from, to: r.to, counts: counts})
+		out[r.roomID] = counts
 	}
-	a.unreadCache.put(key, unreadEntry{from: from, to: to, counts: counts})
-	return counts, nil
+	return out, nil
 }
 
 // unreadWindow is what the events with from < pos <= to add to the counts.
@@ -83,19 +129,46 @@ func (s *syncRequest) countRows(rows []indexed) unreadCounts {
 	return c
 }
 
-// countUnread counts notifications and highlights in (lo, hi].
-func (s *syncRequest) countUnread(ctx context.Context, info roomserver.RoomInfo, lo, hi int64) (unreadCounts, error) {
-	var counts unreadCounts
-	if hi <= lo {
-		return counts, nil
+// countUnreadMany counts notifications and highlights in each range, at
+// most maxUnreadCounted each, in one query per roomsPerQuery ranges (a
+// UNION ALL of per-room counts over the sync_events_room index). The
+// result is in the order of ranges.
+func countUnreadMany(ctx context.Context, db *store.DB, userID string, ranges []roomRange) ([]unreadCounts, error) {
+	out := make([]unreadCounts, len(ranges))
+	for done := 0; done < len(ranges); {
+		chunk := ranges[done:min(len(ranges), done+roomsPerQuery)]
+		args := []any{userID, maxUnreadCounted, "% " + likeEscape(userID) + " %"}
+		parts := make([]string, len(chunk))
+		for i, r := range chunk {
+			n := len(args)
+			args = append(args, r.roomID, r.from, r.to)
+			parts[i] = fmt.Sprintf(`SELECT %[4]d AS i, COUNT(*) AS n, COUNT(CASE WHEN mentions LIKE $3 ESCAPE '\' THEN 1 END) AS h
+				FROM (SELECT mentions FROM sync_events
+					WHERE room_id = $%[1]d AND pos > $%[2]d AND pos <= $%[3]d AND sender <> $1 AND notifies
+					ORDER BY room_id, pos LIMIT $2) c%[4]d`, n+1, n+2, n+3, i)
+		}
+		rows, err := db.Query(ctx, strings.Join(parts, " UNION ALL "), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var i int
+			var c unreadCounts
+			if err := rows.Scan(&i, &c.NotificationCount, &c.HighlightCount); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if i >= 0 && i < len(chunk) {
+				out[done+i] = c
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		done += len(chunk)
 	}
-	err := s.api.db.QueryRow(ctx, `SELECT COUNT(*), COUNT(CASE WHEN mentions LIKE $5 ESCAPE '\' THEN 1 END)
-		FROM (SELECT mentions FROM sync_events
-			WHERE room_id = $1 AND pos > $2 AND pos <= $3 AND sender <> $4 AND notifies
-			ORDER BY room_id, pos LIMIT $6) n`,
-		info.ID, lo, hi, s.userID, "% "+likeEscape(s.userID)+" %", maxUnreadCounted).
-		Scan(&counts.NotificationCount, &counts.HighlightCount)
-	return counts, err
+	return out, nil
 }
 
 // readPositions returns, for each room, the position from which the
