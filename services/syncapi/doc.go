@@ -41,7 +41,7 @@
 // (the spec lets unchanged summaries be left out); with the whole state at
 // hand they are computed from it. Unread counts are cached per user and
 // room and grow by the new range only, which an unlimited timeline has
-// already read (unread.go).
+// already read; the ranges left are counted by one query (unread.go).
 //
 // Not yet here: device lists and one-time key counts (empty, with the
 // right shapes, until the E2EE APIs), push rule evaluation (counts follow
