@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -56,38 +55,13 @@ func newHarness(t *testing.T, e testenv.Engine) *harness {
 // Matrix error code (if any) and the body. A string body is sent as is.
 func (h *harness) do(method, path, as string, body any) (int, string, []byte) {
 	h.t.Helper()
-	var data []byte
-	switch b := body.(type) {
-	case nil:
-	case string:
-		data = []byte(b)
-	default:
-		var err error
-		if data, err = json.Marshal(b); err != nil {
-			h.t.Fatal(err)
-		}
-	}
-	req := httptest.NewRequest(method, path, bytes.NewReader(data))
-	if as != "" {
-		req.Header.Set("Authorization", "Bearer "+as)
-	}
-	rec := httptest.NewRecorder()
-	h.h.ServeHTTP(rec, req)
-	var e struct {
-		Code string `json:"errcode"`
-	}
-	_ = json.Unmarshal(rec.Body.Bytes(), &e)
-	return rec.Code, e.Code, rec.Body.Bytes()
+	return testenv.Serve(h.t, h.h, method, path, as, body)
 }
 
 // mustDo is do that expects 200.
 func (h *harness) mustDo(method, path, as string, body any) []byte {
 	h.t.Helper()
-	status, code, b := h.do(method, path, as, body)
-	if status != http.StatusOK {
-		h.t.Fatalf("%s %s: %d %s %s", method, path, status, code, b)
-	}
-	return b
+	return testenv.ServeOK(h.t, h.h, method, path, as, body)
 }
 
 // global fetches the user's global ruleset.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -198,43 +197,21 @@ func newHarnessOn(t *testing.T, db *store.DB, w *world, tweak ...func(*Config)) 
 // the Matrix error code (if any) and the body.
 func (h *harness) do(method, path, as string, body any) (int, string, []byte) {
 	h.t.Helper()
-	var rd *bytes.Reader
-	switch b := body.(type) {
-	case nil:
-		rd = bytes.NewReader(nil)
-	case string:
-		rd = bytes.NewReader([]byte(b))
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req := httptest.NewRequest(method, path, rd)
-	if as != "" {
-		if !strings.Contains(as, "|") {
-			as += "|DEV"
-		}
-		req.Header.Set("Authorization", "Bearer "+as)
-	}
-	rec := httptest.NewRecorder()
-	h.h.ServeHTTP(rec, req)
-	var e struct {
-		Code string `json:"errcode"`
-	}
-	_ = json.Unmarshal(rec.Body.Bytes(), &e)
-	return rec.Code, e.Code, rec.Body.Bytes()
+	return testenv.Serve(h.t, h.h, method, path, token(as), body)
 }
 
 // mustDo is do that expects 200.
 func (h *harness) mustDo(method, path, as string, body any) []byte {
 	h.t.Helper()
-	status, code, b := h.do(method, path, as, body)
-	if status != http.StatusOK {
-		h.t.Fatalf("%s %s: %d %s %s", method, path, status, code, b)
+	return testenv.ServeOK(h.t, h.h, method, path, token(as), body)
+}
+
+// token is the fake access token of user|device, device DEV by default.
+func token(as string) string {
+	if as != "" && !strings.Contains(as, "|") {
+		as += "|DEV"
 	}
-	return b
+	return as
 }
 
 func (h *harness) pos() int64 {
