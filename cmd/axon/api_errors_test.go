@@ -12,34 +12,22 @@ import (
 // responses): one subtest per code, each checking the errcode, the HTTP
 // status and, after a refused write, that nothing was half-written.
 func TestAPIErrors(t *testing.T) {
-	apiParallel(t)
-	forEachBackend(t, func(t *testing.T, b backend) {
-		ts := startServer(t, b)
-		for _, tc := range []struct {
-			name string
-			f    func(t *testing.T, ts *testServer)
-		}{
-			{"NotJSON", apiErrNotJSON},
-			{"BadJSON", apiErrBadJSON},
-			{"TooLarge", apiErrTooLarge},
-			{"EventOverSizeLimit", apiErrEventTooLarge},
-			{"MissingToken", apiErrMissingToken},
-			{"UnknownToken", apiErrUnknownToken},
-			{"Forbidden", apiErrForbidden},
-			{"Unrecognized", apiErrUnrecognized},
-			{"InvalidParam", apiErrInvalidParam},
-			{"UserInUse", apiErrUserInUse},
-			{"RoomInUse", apiErrRoomInUse},
-			{"FailedCreateRoomFreesAlias", apiErrCreateRoomRollback},
-			{"InvalidRoomState", apiErrInvalidRoomState},
-			{"UnsupportedRoomVersion", apiErrUnsupportedRoomVersion},
-			{"NotFound", apiErrNotFound},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				tc.f(t, ts)
-			})
-		}
+	runAPICases(t, []apiCase{
+		{"NotJSON", apiErrNotJSON},
+		{"BadJSON", apiErrBadJSON},
+		{"TooLarge", apiErrTooLarge},
+		{"EventOverSizeLimit", apiErrEventTooLarge},
+		{"MissingToken", apiErrMissingToken},
+		{"UnknownToken", apiErrUnknownToken},
+		{"Forbidden", apiErrForbidden},
+		{"Unrecognized", apiErrUnrecognized},
+		{"InvalidParam", apiErrInvalidParam},
+		{"UserInUse", apiErrUserInUse},
+		{"RoomInUse", apiErrRoomInUse},
+		{"FailedCreateRoomFreesAlias", apiErrCreateRoomRollback},
+		{"InvalidRoomState", apiErrInvalidRoomState},
+		{"UnsupportedRoomVersion", apiErrUnsupportedRoomVersion},
+		{"NotFound", apiErrNotFound},
 	})
 }
 

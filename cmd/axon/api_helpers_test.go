@@ -453,3 +453,24 @@ func apiParallel(t *testing.T) {
 	}
 	t.Parallel()
 }
+
+// apiCase is one subtest of an API suite, run against a shared server.
+type apiCase struct {
+	name string
+	f    func(t *testing.T, ts *testServer)
+}
+
+// runAPICases runs the cases as parallel subtests on one server per
+// backend.
+func runAPICases(t *testing.T, cases []apiCase) {
+	apiParallel(t)
+	forEachBackend(t, func(t *testing.T, b backend) {
+		ts := startServer(t, b)
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				tc.f(t, ts)
+			})
+		}
+	})
+}

@@ -12,35 +12,23 @@ import (
 // (spec: client-server-api "Rooms", create_room.yaml, the membership,
 // rooms, event_context and list_public_rooms OpenAPI).
 func TestAPIRooms(t *testing.T) {
-	apiParallel(t)
-	forEachBackend(t, func(t *testing.T, b backend) {
-		ts := startServer(t, b)
-		for _, tc := range []struct {
-			name string
-			f    func(t *testing.T, ts *testServer)
-		}{
-			{"EveryRoomVersion", apiRoomVersions},
-			{"Presets", apiRoomPresets},
-			{"TrustedPrivateChat", apiRoomTrustedPrivate},
-			{"PowerLevelContentOverride", apiRoomPLOverride},
-			{"InitialStateNameTopic", apiRoomInitialState},
-			{"StateEndpoints", apiRoomState},
-			{"JoinByAlias", apiRoomJoinByAlias},
-			{"KickBanUnban", apiRoomKickBanUnban},
-			{"Forget", apiRoomForget},
-			{"Context", apiRoomContext},
-			{"ContextFilter", apiRoomContextFilter},
-			{"Members", apiRoomMembers},
-			{"MembersAt", apiRoomMembersAt},
-			{"PublicRoomDirectory", apiRoomDirectory},
-			{"PublicRoomDirectoryRoomTypes", apiRoomDirectoryTypes},
-			{"R0Aliases", apiRoomR0},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				tc.f(t, ts)
-			})
-		}
+	runAPICases(t, []apiCase{
+		{"EveryRoomVersion", apiRoomVersions},
+		{"Presets", apiRoomPresets},
+		{"TrustedPrivateChat", apiRoomTrustedPrivate},
+		{"PowerLevelContentOverride", apiRoomPLOverride},
+		{"InitialStateNameTopic", apiRoomInitialState},
+		{"StateEndpoints", apiRoomState},
+		{"JoinByAlias", apiRoomJoinByAlias},
+		{"KickBanUnban", apiRoomKickBanUnban},
+		{"Forget", apiRoomForget},
+		{"Context", apiRoomContext},
+		{"ContextFilter", apiRoomContextFilter},
+		{"Members", apiRoomMembers},
+		{"MembersAt", apiRoomMembersAt},
+		{"PublicRoomDirectory", apiRoomDirectory},
+		{"PublicRoomDirectoryRoomTypes", apiRoomDirectoryTypes},
+		{"R0Aliases", apiRoomR0},
 	})
 }
 

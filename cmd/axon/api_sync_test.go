@@ -10,33 +10,21 @@ import (
 // TestAPISync checks GET /sync (spec: client-server-api "Syncing" and the
 // sync.yaml OpenAPI) against one server, with many users in parallel.
 func TestAPISync(t *testing.T) {
-	apiParallel(t)
-	forEachBackend(t, func(t *testing.T, b backend) {
-		ts := startServer(t, b)
-		for _, tc := range []struct {
-			name string
-			f    func(t *testing.T, ts *testServer)
-		}{
-			{"InitialShape", apiSyncInitialShape},
-			{"InitialStateIsAtTimelineStart", apiSyncInitialStateAtTimelineStart},
-			{"RoomSummaryCounts", apiSyncRoomSummary},
-			{"IncrementalOnlyNew", apiSyncIncremental},
-			{"GappyTimeline", apiSyncGappy},
-			{"FullState", apiSyncFullState},
-			{"LeaveThenRejoin", apiSyncLeaveRejoin},
-			{"Invites", apiSyncInvites},
-			{"Redaction", apiSyncRedaction},
-			{"LazyLoadMembers", apiSyncLazyLoad},
-			{"LazyLoadMembersIncremental", apiSyncLazyLoadIncremental},
-			{"LongPollWakesOnSend", apiSyncLongPoll},
-			{"TransactionIDOnlyForSendingDevice", apiSyncTxnIDSendingDevice},
-			{"StoredFilter", apiSyncStoredFilter},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				tc.f(t, ts)
-			})
-		}
+	runAPICases(t, []apiCase{
+		{"InitialShape", apiSyncInitialShape},
+		{"InitialStateIsAtTimelineStart", apiSyncInitialStateAtTimelineStart},
+		{"RoomSummaryCounts", apiSyncRoomSummary},
+		{"IncrementalOnlyNew", apiSyncIncremental},
+		{"GappyTimeline", apiSyncGappy},
+		{"FullState", apiSyncFullState},
+		{"LeaveThenRejoin", apiSyncLeaveRejoin},
+		{"Invites", apiSyncInvites},
+		{"Redaction", apiSyncRedaction},
+		{"LazyLoadMembers", apiSyncLazyLoad},
+		{"LazyLoadMembersIncremental", apiSyncLazyLoadIncremental},
+		{"LongPollWakesOnSend", apiSyncLongPoll},
+		{"TransactionIDOnlyForSendingDevice", apiSyncTxnIDSendingDevice},
+		{"StoredFilter", apiSyncStoredFilter},
 	})
 }
 

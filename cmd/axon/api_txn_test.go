@@ -12,25 +12,13 @@ import (
 // ID is one device and one endpoint, so another device, another user or
 // another path is a new request.
 func TestAPITransactionIDs(t *testing.T) {
-	apiParallel(t)
-	forEachBackend(t, func(t *testing.T, b backend) {
-		ts := startServer(t, b)
-		for _, tc := range []struct {
-			name string
-			f    func(t *testing.T, ts *testServer)
-		}{
-			{"SameDeviceRetransmission", apiTxnSameDevice},
-			{"OtherDeviceAndOtherUser", apiTxnOtherDeviceAndUser},
-			{"OtherRoomIsAnotherPath", apiTxnOtherRoom},
-			{"OtherEventTypeIsAnotherPath", apiTxnOtherEventType},
-			{"RedactAndSendAreSeparateEndpoints", apiTxnRedact},
-			{"ConcurrentRetransmissions", apiTxnConcurrent},
-		} {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				tc.f(t, ts)
-			})
-		}
+	runAPICases(t, []apiCase{
+		{"SameDeviceRetransmission", apiTxnSameDevice},
+		{"OtherDeviceAndOtherUser", apiTxnOtherDeviceAndUser},
+		{"OtherRoomIsAnotherPath", apiTxnOtherRoom},
+		{"OtherEventTypeIsAnotherPath", apiTxnOtherEventType},
+		{"RedactAndSendAreSeparateEndpoints", apiTxnRedact},
+		{"ConcurrentRetransmissions", apiTxnConcurrent},
 	})
 }
 
