@@ -27,7 +27,7 @@ func TestEveryMigrationIsRerunnable(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range db.Migrations() {
-			sql, err := db.Dialect().Expand(m.SQL)
+			sql, err := db.MigrationSQL(ctx, m)
 			if err != nil {
 				t.Fatal(err)
 			}

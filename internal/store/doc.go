@@ -59,8 +59,9 @@
 // until the lease is released or expires, and a migration already recorded
 // is skipped, so two racing migrators apply it once. Because CockroachDB may
 // commit DDL outside the surrounding transaction, every migration must be
-// re-runnable: CREATE TABLE IF NOT EXISTS, ADD COLUMN IF NOT EXISTS, CREATE
-// INDEX IF NOT EXISTS. Keep one schema change per file when it touches a
+// re-runnable: CREATE TABLE IF NOT EXISTS, ADD COLUMN IF NOT EXISTS (which
+// SQLite lacks: on SQLite the migrator resolves it against the schema,
+// see MigrationSQL), CREATE INDEX IF NOT EXISTS. Keep one schema change per file when it touches a
 // large existing table.
 //
 // Schema changes are rolling-safe by the expand/contract rule: during a

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -175,14 +176,10 @@ func (db *DB) bootstrapOnce(ctx context.Context) error {
 // apply it once: the loser's SERIALIZABLE transaction is retried and then
 // sees the record.
 func (db *DB) apply(ctx context.Context, m Migration) error {
-	body, err := db.dialect.Expand(m.SQL)
-	if err != nil {
-		return err
-	}
 	start := db.opts.Now()
 	d := db.opts.MigrationStatementTimeout
 	skipped := false
-	err = db.txWithin(ctx, d+time.Minute, d, func(ctx context.Context, tx *Tx) error {
+	err := db.txWithin(ctx, d+time.Minute, d, func(ctx context.Context, tx *Tx) error {
 		skipped = false
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
@@ -198,10 +195,14 @@ func (db *DB) apply(ctx context.Context, m Migration) error {
 				return err
 			}
 		}
+		body, err := db.migrationSQL(ctx, tx, m)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.execRaw(ctx, body); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+		_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
 			m.Version, m.Name, db.opts.Now().UnixMilli())
 		return err
 	})
@@ -366,4 +367,42 @@ func lockHolder() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// MigrationSQL returns the SQL that applying m runs now: its type tokens
+// expanded (Dialect.Expand) and, on SQLite, which lacks the clause, every
+// "ALTER TABLE t ADD COLUMN IF NOT EXISTS c …;" resolved against the
+// current schema (left out when t has c, run without the clause when not).
+func (db *DB) MigrationSQL(ctx context.Context, m Migration) (string, error) {
+	return db.migrationSQL(ctx, db, m)
+}
+
+type rowQuerier interface {
+	QueryRow(ctx context.Context, query string, args ...any) *Row
+}
+
+var addColumnRE = regexp.MustCompile(`(?is)ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(IF\s+NOT\s+EXISTS\s+)(\w+)[^;]*;`)
+
+func (db *DB) migrationSQL(ctx context.Context, q rowQuerier, m Migration) (string, error) {
+	body, err := db.dialect.Expand(m.SQL)
+	if err != nil || db.kind != KindSQLite {
+		return body, err
+	}
+	var b strings.Builder
+	last := 0
+	for _, loc := range addColumnRE.FindAllStringSubmatchIndex(body, -1) {
+		table, column := body[loc[2]:loc[3]], body[loc[6]:loc[7]]
+		var n int
+		if err := q.QueryRow(ctx, `SELECT count(*) FROM pragma_table_info($1) WHERE name = $2`, table, column).Scan(&n); err != nil {
+			return "", fmt.Errorf("store: migration %d_%s: look up column %s.%s: %w", m.Version, m.Name, table, column, err)
+		}
+		b.WriteString(body[last:loc[0]])
+		if n == 0 {
+			b.WriteString(body[loc[0]:loc[4]])
+			b.WriteString(body[loc[5]:loc[1]])
+		}
+		last = loc[1]
+	}
+	b.WriteString(body[last:])
+	return b.String(), nil
 }

@@ -227,3 +227,37 @@ func TestMigrationRenamedIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestAddColumnIfNotExists: a migration may add a column with ADD COLUMN IF
+// NOT EXISTS on every engine (SQLite lacks the clause: the migrator
+// resolves it), and running its SQL again after it was applied is a no-op.
+func TestAddColumnIfNotExists(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		migs := fstest.MapFS{
+			"9001_t.sql": {Data: []byte(`CREATE TABLE IF NOT EXISTS test_addcol (id {{bigint}} PRIMARY KEY)`)},
+			"9002_addcol.sql": {Data: []byte(`-- two columns, one statement each
+				ALTER TABLE test_addcol ADD COLUMN IF NOT EXISTS a {{text}};
+				alter table test_addcol add column if not exists b {{bigint}} NOT NULL DEFAULT 7;
+				INSERT INTO test_addcol (id, a) VALUES (1, 'x') ON CONFLICT (id) DO NOTHING;`)},
+		}
+		db := open(t, e.NewDSN(t), Options{Migrations: []fs.FS{migs}})
+		ctx := testCtx(t)
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		var a string
+		var b int
+		if err := db.QueryRow(ctx, `SELECT a, b FROM test_addcol WHERE id = 1`).Scan(&a, &b); err != nil || a != "x" || b != 7 {
+			t.Fatalf("row after the migration = %q, %d, %v; want x, 7", a, b, err)
+		}
+		for _, m := range db.Migrations() {
+			body, err := db.MigrationSQL(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(ctx, body); err != nil {
+				t.Errorf("migration %d again: %v\n%s", m.Version, err, body)
+			}
+		}
+	})
+}
