@@ -20,6 +20,7 @@ func TestAPISync(t *testing.T) {
 		{"LeaveThenRejoin", apiSyncLeaveRejoin},
 		{"Invites", apiSyncInvites},
 		{"Redaction", apiSyncRedaction},
+		{"RedactedStateEvent", apiSyncRedactedState},
 		{"LazyLoadMembers", apiSyncLazyLoad},
 		{"LazyLoadMembersIncremental", apiSyncLazyLoadIncremental},
 		{"LongPollWakesOnSend", apiSyncLongPoll},
@@ -497,6 +498,38 @@ func apiSyncRedaction(t *testing.T, ts *testServer) {
 	m := alice.apiMessages(t, room, url.Values{"dir": {"b"}, "limit": {"5"}})
 	if i := apiIndexOf(m.Chunk, secret); i < 0 || len(m.Chunk[i].Content) != 0 {
 		t.Errorf("/messages after the redaction serves the message as %v, want empty content", m.Chunk)
+	}
+}
+
+// apiSyncRedactedState: a state event that a sync has already served (and
+// the server has cached) is served redacted in the state of every later
+// sync once the redaction is in, with its redaction under
+// unsigned.redacted_because.
+func apiSyncRedactedState(t *testing.T, ts *testServer) {
+	alice := apiUser(t, ts, "redstate")
+	room := alice.apiRoom(t, nil)
+	topic := alice.apiPutState(t, room, "m.room.topic", "", map[string]any{"topic": "secret topic"})
+	last := alice.apiText(t, room, "after the topic")
+	// Twice with the topic outside a one-event timeline: the second
+	// sync reads the topic back from the cache.
+	limit1 := url.Values{"filter": {`{"room":{"timeline":{"limit":1}}}`}}
+	for range 2 {
+		s := alice.apiSyncUntilEvent(t, limit1, room, last)
+		if e, ok := apiFindState(s.Rooms.Join[room].State.Events, "m.room.topic", ""); !ok || e.Content["topic"] != "secret topic" {
+			t.Fatalf("state before the redaction has topic %v", e)
+		}
+	}
+	red := alice.apiOK(t, "PUT", "/rooms/"+apiEsc(room)+"/redact/"+apiEsc(topic)+"/"+apiUniq("r"), map[string]any{})["event_id"].(string)
+	s := alice.apiSyncUntilEvent(t, limit1, room, red)
+	e, ok := apiFindState(s.Rooms.Join[room].State.Events, "m.room.topic", "")
+	if !ok || e.EventID != topic || len(e.Content) != 0 {
+		t.Fatalf("state after the redaction has topic %v, want %s with empty content", e, topic)
+	}
+	if rb, _ := e.Unsigned["redacted_because"].(map[string]any); rb["event_id"] != red {
+		t.Errorf("redacted topic's unsigned.redacted_because = %v, want the redaction %s", e.Unsigned["redacted_because"], red)
+	}
+	if got := alice.apiState(t, room, "m.room.topic", ""); len(got) != 0 {
+		t.Errorf("GET state of the redacted topic = %v, want empty content", got)
 	}
 }
 

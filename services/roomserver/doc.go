@@ -74,7 +74,11 @@
 // keeps parsed events in a bounded cache keyed by event ID and redacted_by
 // (a stored PDU changes only when it is redacted, and then its key
 // changes too), so reading the same events again costs no parsing or
-// hashing. Federation
+// hashing. state_history mirrors redacted_by (set in the redaction's
+// transaction; any later code that makes an already redacted event part
+// of the state must copy it), so reading a state whose events are cached
+// touches state_history only; the sync role's index mirrors it as well
+// (EventsByKey). Federation
 // (issue #4) brings forks, state resolution and outliers into the same
 // tables.
 //

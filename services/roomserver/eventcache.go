@@ -22,41 +22,49 @@ import (
 // bounds memory by count (a parsed message event is a few KB).
 type eventCache struct {
 	mu            sync.Mutex
-	cur, prev     map[eventKey]*event.Event
+	cur, prev     map[EventKey]cachedEvent
 	perGeneration int
 }
 
-type eventKey struct{ id, redactedBy string }
+// EventKey names a stored event in the state it was stored in: its ID and
+// the redaction that was applied to it ("" when none).
+type EventKey struct{ ID, RedactedBy string }
+
+// cachedEvent is a parsed event and its room_seq, which never changes.
+type cachedEvent struct {
+	ev  *event.Event
+	seq int64
+}
 
 // eventsPerGeneration bounds each generation of the Reader's event cache.
 const eventsPerGeneration = 16_384
 
 func newEventCache(perGeneration int) *eventCache {
-	return &eventCache{cur: make(map[eventKey]*event.Event), perGeneration: perGeneration}
+	return &eventCache{cur: make(map[EventKey]cachedEvent), perGeneration: perGeneration}
 }
 
-func (c *eventCache) get(k eventKey) *event.Event {
+func (c *eventCache) get(k EventKey) (cachedEvent, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if ev := c.cur[k]; ev != nil {
-		return ev
+	if e, ok := c.cur[k]; ok {
+		return e, true
 	}
-	ev := c.prev[k]
-	if ev != nil {
-		c.putLocked(k, ev)
+	e, ok := c.prev[k]
+	if ok {
+		c.putLocked(k, e)
 	}
-	return ev
+	return e, ok
 }
 
-func (c *eventCache) put(k eventKey, ev *event.Event) {
+func (c *eventCache) put(k EventKey, e cachedEvent) {
 	c.mu.Lock()
-	c.putLocked(k, ev)
+	c.putLocked(k, e)
 	c.mu.Unlock()
 }
 
-func (c *eventCache) putLocked(k eventKey, ev *event.Event) {
+func (c *eventCache) putLocked(k EventKey, e cachedEvent) {
 	if len(c.cur) >= c.perGeneration {
-		c.prev, c.cur = c.cur, make(map[eventKey]*event.Event, c.perGeneration)
+		c.prev, c.cur = c.cur, make(map[EventKey]cachedEvent, c.perGeneration)
 	}
-	c.cur[k] = ev
+	c.cur[k] = e
 }

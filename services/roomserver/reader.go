@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
@@ -74,6 +75,74 @@ func (rd *Reader) EventsByID(ctx context.Context, v *roomversion.Version, ids []
 		}
 	}
 	return out, nil
+}
+
+// EventsByKey is EventsByID for callers that know the state each event
+// was stored in (its ID and the redaction applied to it, from an index
+// that mirrors redacted_by). The events the cache holds in that state cost
+// no query; the others are read from the events table, in their stored
+// state, which may be newer than the key's (a redaction the caller's
+// index does not show yet).
+func (rd *Reader) EventsByKey(ctx context.Context, v *roomversion.Version, keys []EventKey) (map[string]*StoredEvent, error) {
+	out := make(map[string]*StoredEvent, len(keys))
+	var missing []string
+	var redacted []*StoredEvent
+	for _, k := range keys {
+		e, ok := rd.events.get(k)
+		if !ok || e.ev.Version() != v {
+			missing = append(missing, k.ID)
+			continue
+		}
+		se := &StoredEvent{Event: e.ev, RoomSeq: e.seq, RedactedBy: k.RedactedBy}
+		out[k.ID] = se
+		if k.RedactedBy != "" {
+			redacted = append(redacted, se)
+		}
+	}
+	if err := rd.WithRedactions(ctx, v, redacted...); err != nil {
+		return nil, err
+	}
+	loaded, err := rd.EventsByID(ctx, v, missing)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(out, loaded)
+	return out, nil
+}
+
+// eventsByKeyRows reads rows of (event_id, redacted_by) and returns their
+// events (EventsByKey) in the rows' order.
+func (rd *Reader) eventsByKeyRows(ctx context.Context, rows *store.Rows, v *roomversion.Version) ([]*StoredEvent, error) {
+	keys, err := scanKeys(rows)
+	if err != nil {
+		return nil, err
+	}
+	byID, err := rd.EventsByKey(ctx, v, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*StoredEvent, 0, len(keys))
+	for _, k := range keys {
+		if e := byID[k.ID]; e != nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func scanKeys(rows *store.Rows) ([]EventKey, error) {
+	defer rows.Close()
+	var keys []EventKey
+	for rows.Next() {
+		var k EventKey
+		var by sql.NullString
+		if err := rows.Scan(&k.ID, &by); err != nil {
+			return nil, err
+		}
+		k.RedactedBy = by.String
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
 }
 
 // ErrNotFound means the room or event is not known here.
@@ -188,19 +257,20 @@ func (rd *Reader) scanEvents(rows *store.Rows, v *roomversion.Version) ([]*Store
 		if err := rows.Scan(&id, &pdu, &seq, &redactedBy); err != nil {
 			return nil, err
 		}
-		key := eventKey{id: id, redactedBy: redactedBy.String}
-		ev := rd.events.get(key)
-		if ev == nil || ev.Version() != v {
-			var err error
-			if ev, err = event.Parse(v, pdu); err != nil {
+		key := EventKey{ID: id, RedactedBy: redactedBy.String}
+		e, ok := rd.events.get(key)
+		if !ok || e.ev.Version() != v || e.seq != seq {
+			ev, err := event.Parse(v, pdu)
+			if err != nil {
 				return nil, fmt.Errorf("roomserver: stored event %s does not parse: %w", id, err)
 			}
 			if ev.ID() != id {
 				return nil, fmt.Errorf("roomserver: stored event %s parses as %s", id, ev.ID())
 			}
-			rd.events.put(key, ev)
+			e = cachedEvent{ev: ev, seq: seq}
+			rd.events.put(key, e)
 		}
-		out = append(out, &StoredEvent{Event: ev, RoomSeq: seq, RedactedBy: redactedBy.String})
+		out = append(out, &StoredEvent{Event: e.ev, RoomSeq: seq, RedactedBy: redactedBy.String})
 	}
 	return out, rows.Err()
 }
@@ -209,7 +279,7 @@ func (rd *Reader) scanEvents(rows *store.Rows, v *roomversion.Version) ([]*Store
 // current state for seq ≥ head). types, if not empty, restricts it to
 // those event types.
 func (rd *Reader) StateAt(ctx context.Context, v *roomversion.Version, roomID string, seq int64, types ...string) ([]*StoredEvent, error) {
-	q := `SELECT e.event_id, e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
+	q := `SELECT s.event_id, s.redacted_by FROM state_history s
 		WHERE s.room_id = $1 AND s.from_seq <= $2 AND (s.to_seq IS NULL OR s.to_seq > $2)`
 	args := []any{roomID, seq}
 	if len(types) > 0 {
@@ -224,7 +294,7 @@ func (rd *Reader) StateAt(ctx context.Context, v *roomversion.Version, roomID st
 	if err != nil {
 		return nil, err
 	}
-	return rd.scanWithRedactions(ctx, rows, v)
+	return rd.eventsByKeyRows(ctx, rows, v)
 }
 
 // StateQuery asks for the state of a room after room_seq Seq.
@@ -255,17 +325,17 @@ func (rd *Reader) StatesAt(ctx context.Context, qs []StateQuery) (map[string][]*
 			parts := make([]string, len(chunk))
 			for i, q := range chunk {
 				args = append(args, q.RoomID, q.Seq)
-				parts[i] = fmt.Sprintf(`SELECT e.event_id, e.pdu, e.room_seq, e.redacted_by, s.room_id, s.type, s.state_key
-					FROM state_history s JOIN events e ON e.event_id = s.event_id
+				parts[i] = fmt.Sprintf(`SELECT s.event_id, s.redacted_by, s.room_id, s.type, s.state_key
+					FROM state_history s
 					WHERE s.room_id = $%d AND s.from_seq <= $%d AND (s.to_seq IS NULL OR s.to_seq > $%d)`,
 					len(args)-1, len(args), len(args))
 			}
-			rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM (`+
+			rows, err := rd.db.Query(ctx, `SELECT event_id, redacted_by FROM (`+
 				strings.Join(parts, " UNION ALL ")+`) st ORDER BY room_id, type, state_key`, args...)
 			if err != nil {
 				return nil, err
 			}
-			evs, err := rd.scanWithRedactions(ctx, rows, v)
+			evs, err := rd.eventsByKeyRows(ctx, rows, v)
 			if err != nil {
 				return nil, err
 			}
@@ -279,13 +349,13 @@ func (rd *Reader) StatesAt(ctx context.Context, qs []StateQuery) (map[string][]*
 
 // StateEvent returns one piece of the room's state after room_seq seq.
 func (rd *Reader) StateEvent(ctx context.Context, v *roomversion.Version, roomID string, seq int64, eventType, stateKey string) (*StoredEvent, error) {
-	rows, err := rd.db.Query(ctx, `SELECT e.event_id, e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
+	rows, err := rd.db.Query(ctx, `SELECT s.event_id, s.redacted_by FROM state_history s
 		WHERE s.room_id = $1 AND s.type = $2 AND s.state_key = $3 AND s.from_seq <= $4 AND (s.to_seq IS NULL OR s.to_seq > $4)`,
 		roomID, eventType, stateKey, seq)
 	if err != nil {
 		return nil, err
 	}
-	evs, err := rd.scanEvents(rows, v)
+	evs, err := rd.eventsByKeyRows(ctx, rows, v)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +368,7 @@ func (rd *Reader) StateEvent(ctx context.Context, v *roomversion.Version, roomID
 // StateChangedBetween returns the state after room_seq to restricted to
 // the (type, state_key) pairs that changed in (from, to].
 func (rd *Reader) StateChangedBetween(ctx context.Context, v *roomversion.Version, roomID string, from, to int64) ([]*StoredEvent, error) {
-	rows, err := rd.db.Query(ctx, `SELECT e.event_id, e.pdu, e.room_seq, e.redacted_by FROM state_history s JOIN events e ON e.event_id = s.event_id
+	rows, err := rd.db.Query(ctx, `SELECT s.event_id, s.redacted_by FROM state_history s
 		WHERE s.room_id = $1 AND s.from_seq <= $3 AND (s.to_seq IS NULL OR s.to_seq > $3)
 		AND EXISTS (SELECT 1 FROM state_history c WHERE c.room_id = s.room_id AND c.type = s.type
 			AND c.state_key = s.state_key AND c.from_seq > $2 AND c.from_seq <= $3)
@@ -306,7 +376,7 @@ func (rd *Reader) StateChangedBetween(ctx context.Context, v *roomversion.Versio
 	if err != nil {
 		return nil, err
 	}
-	return rd.scanEvents(rows, v)
+	return rd.eventsByKeyRows(ctx, rows, v)
 }
 
 // Membership is a user's current membership of a room.

@@ -241,8 +241,20 @@ func applyRedaction(ctx context.Context, tx *store.Tx, v *roomversion.Version, t
 	if err != nil {
 		return fmt.Errorf("roomserver: stored event %s does not parse: %w", target, err)
 	}
-	_, err = tx.Exec(ctx, `UPDATE events SET pdu = $1, redacted_by = $2 WHERE event_id = $3 AND redacted_by IS NULL`,
+	res, err := tx.Exec(ctx, `UPDATE events SET pdu = $1, redacted_by = $2 WHERE event_id = $3 AND redacted_by IS NULL`,
 		ev.Redacted().Canonical(), by, target)
+	if err != nil {
+		return err
+	}
+	sk, isState := ev.StateKey()
+	if n, _ := res.RowsAffected(); n == 0 || !isState {
+		return nil
+	}
+	// state_history mirrors redacted_by, so that reading a room's state
+	// needs the events table only for events the Reader has not cached.
+	_, err = tx.Exec(ctx, `UPDATE state_history SET redacted_by = $1
+		WHERE room_id = $2 AND type = $3 AND state_key = $4 AND event_id = $5 AND redacted_by IS NULL`,
+		by, ev.RoomID(), ev.Type(), sk, target)
 	return err
 }
 

@@ -385,8 +385,9 @@ func (s *syncRequest) timelineFor(ctx context.Context, info roomserver.RoomInfo,
 }
 
 // timelines computes the timelines of many rooms with a few queries: one
-// for the index rows of every room and one per room version for the
-// events (a sync of many rooms otherwise pays two round trips per room).
+// for the index rows of every room, and one per room version for the
+// events the Reader's cache does not hold in the state the index shows
+// (a sync of many rooms otherwise pays two round trips per room).
 func (s *syncRequest) timelines(ctx context.Context, reqs []timelineReq) (map[string]timelineRes, error) {
 	a := s.api
 	limit := s.filter.TimelineLimit()
@@ -399,7 +400,7 @@ func (s *syncRequest) timelines(ctx context.Context, reqs []timelineReq) (map[st
 		return nil, err
 	}
 	out := make(map[string]timelineRes, len(reqs))
-	idsByVersion := map[*roomversion.Version][]string{}
+	keysByVersion := map[*roomversion.Version][]roomserver.EventKey{}
 	for _, r := range reqs {
 		rows := rowsOf[r.info.ID]
 		tl := timeline{Events: []roomserver.ClientEvent{}}
@@ -420,14 +421,14 @@ func (s *syncRequest) timelines(ctx context.Context, reqs []timelineReq) (map[st
 			return nil, err
 		}
 		for _, ix := range rows {
-			idsByVersion[r.info.Version] = append(idsByVersion[r.info.Version], ix.eventID)
+			keysByVersion[r.info.Version] = append(keysByVersion[r.info.Version], roomserver.EventKey{ID: ix.eventID, RedactedBy: ix.redactedBy})
 		}
 		tl.PrevBatch = "r" + strconv.FormatInt(startSeq, 10)
 		out[r.info.ID] = timelineRes{tl: tl, startSeq: startSeq}
 	}
 	evs := map[string]*roomserver.StoredEvent{}
-	for v, ids := range idsByVersion {
-		got, err := a.rooms.EventsByID(ctx, v, ids)
+	for v, keys := range keysByVersion {
+		got, err := a.rooms.EventsByKey(ctx, v, keys)
 		if err != nil {
 			return nil, err
 		}

@@ -35,7 +35,13 @@
 // reads only their timelines. The timelines, read positions and (for
 // rooms that get it) whole state of all the rooms of a response take a
 // few queries in all, not a few per room, and the userdata streams are
-// read at the same time: on PostgreSQL every round trip counts. Room
+// read at the same time: on PostgreSQL every round trip counts. Events
+// and state are read by (event ID, redaction) from the room role's
+// Reader, whose cache serves the events it has parsed before: the index
+// mirrors each event's redaction as of its position (the indexer sets it
+// when it indexes the redaction), so a cached event is served in the
+// state the index shows, and the events table is read only for the
+// others. Room
 // summaries are sent on a room's first
 // appearance and when a member, name or canonical alias event comes by
 // (the spec lets unchanged summaries be left out); with the whole state at

@@ -114,6 +114,13 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 				r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn, r.notifies, r.mentions); err != nil {
 				return err
 			}
+			if r.o.Redacts != "" {
+				// The first redaction applied wins, as in the events table.
+				if _, err := tx.Exec(ctx, `UPDATE sync_events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`,
+					r.o.EventID, r.o.Redacts); err != nil {
+					return err
+				}
+			}
 			if r.mem != "" {
 				if _, err := tx.Exec(ctx, `INSERT INTO sync_memberships (user_id, pos, room_id, membership, sender)
 					VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, pos) DO NOTHING`,

@@ -59,6 +59,9 @@ type indexed struct {
 	sender   string
 	notifies bool
 	mentions string
+	// redactedBy is the redaction applied to the event as of the
+	// indexed position (see migration 0301).
+	redactedBy string
 }
 
 // roomRange is one room's range of positions, from < pos <= to.
@@ -68,7 +71,7 @@ type roomRange struct {
 }
 
 // indexedColumns are the sync_events columns roomEventsMany reads.
-const indexedColumns = "room_id, pos, event_id, room_seq, device_id, txn_id, sender, notifies, mentions"
+const indexedColumns = "room_id, pos, event_id, room_seq, device_id, txn_id, sender, notifies, mentions, redacted_by"
 
 // roomsPerQuery bounds the rooms of one roomEventsMany query.
 //
@@ -103,12 +106,12 @@ func roomEventsMany(ctx context.Context, db *store.DB, ranges []roomRange, limit
 		for rows.Next() {
 			var room string
 			var ix indexed
-			var dev, txn, mentions sql.NullString
-			if err := rows.Scan(&room, &ix.pos, &ix.eventID, &ix.roomSeq, &dev, &txn, &ix.sender, &ix.notifies, &mentions); err != nil {
+			var dev, txn, mentions, redactedBy sql.NullString
+			if err := rows.Scan(&room, &ix.pos, &ix.eventID, &ix.roomSeq, &dev, &txn, &ix.sender, &ix.notifies, &mentions, &redactedBy); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			ix.deviceID, ix.txnID, ix.mentions = dev.String, txn.String, mentions.String
+			ix.deviceID, ix.txnID, ix.mentions, ix.redactedBy = dev.String, txn.String, mentions.String, redactedBy.String
 			out[room] = append(out[room], ix)
 		}
 		rows.Close()
