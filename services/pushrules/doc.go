@@ -88,11 +88,12 @@
 //
 // # Not done
 //
-// Evaluating rules: no push to gateways, no notification or highlight
-// counts for /sync, no /notifications (a later evaluator reads Ruleset or
-// the same tables). No wake-up or stream position on change: the sync role
-// does not yet learn that m.push_rules changed (a Config hook or a shared
-// stream position is the way). No kind-level GET /pushrules/global/{kind}/
+// Pushing: no pushers, no push to gateways, no /notifications. Rules are
+// evaluated (eval.go) for the sync role's unread and highlight counts.
+// No wake-up or stream position on change: the sync role does not yet
+// learn that m.push_rules changed (a Config hook or a shared stream
+// position is the way); its counts pick up changed rules within the few
+// seconds it caches them. No kind-level GET /pushrules/global/{kind}/
 // (not in the spec). No guest check (the Authenticator may refuse guests:
 // push rules are not among the spec's guest endpoints). No rate limits
 // (wrap the routes) or metrics. Config.Now is unused for now.

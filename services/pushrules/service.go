@@ -285,3 +285,13 @@ func (s *Service) putActions(w http.ResponseWriter, r *http.Request, d Device) e
 func writeEmpty(w http.ResponseWriter) error {
 	return httpx.WriteJSON(w, http.StatusOK, struct{}{})
 }
+
+// Rules returns the user's ruleset compiled for evaluation: the ruleset
+// that Ruleset returns.
+func (s *Service) Rules(ctx context.Context, userID string) (*Rules, error) {
+	rs, err := load(ctx, s.db, userID)
+	if err != nil {
+		return nil, err
+	}
+	return compileRuleset(userID, &rs), nil
+}
