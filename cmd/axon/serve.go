@@ -256,23 +256,24 @@ func (s *server) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		push := pushrules.New(s.db, func(r *http.Request) (pushrules.Device, error) {
+			d, err := authn(r)
+			if err == nil && d.IsGuest {
+				err = httpx.GuestAccessForbidden("guests have no push rules")
+			}
+			return pushrules.Device{UserID: d.UserID}, err
+		}, pushrules.Config{Logger: log.With("area", "pushrules")})
 		if cfg.HasRole(config.RoleClient) {
 			acc.Routes(mux)
 			rooms.Routes(mux)
 			ud.Routes(mux)
-			pushrules.New(s.db, func(r *http.Request) (pushrules.Device, error) {
-				d, err := authn(r)
-				if err == nil && d.IsGuest {
-					err = httpx.GuestAccessForbidden("guests have no push rules")
-				}
-				return pushrules.Device{UserID: d.UserID}, err
-			}, pushrules.Config{Logger: log.With("area", "pushrules")}).Routes(mux)
+			push.Routes(mux)
 		}
 		if cfg.HasRole(config.RoleSync) {
 			s.sync = syncapi.NewAPI(s.db, notifier, func(r *http.Request) (string, string, error) {
 				d, err := authn(r)
 				return d.UserID, d.DeviceID, err
-			}, syncapi.Config{Logger: log.With("role", "sync"), UserData: ud})
+			}, syncapi.Config{Logger: log.With("role", "sync"), UserData: ud, PushRules: push.Rules})
 			s.sync.Routes(mux)
 		}
 	}

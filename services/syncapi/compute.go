@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/axon-hs/axon/matrix/roomversion"
+	"github.com/axon-hs/axon/services/pushrules"
 	"github.com/axon-hs/axon/services/roomserver"
 	"github.com/axon-hs/axon/services/userdata"
 )
@@ -28,6 +29,8 @@ type syncRequest struct {
 	readPos map[string]int64
 	states  map[string][]*roomserver.StoredEvent
 	unreads map[string]unreadCounts
+	// rules are the user's push rules, for the unread counts.
+	rules *pushrules.Rules
 }
 
 type computed struct {
@@ -60,6 +63,9 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 		return nil, nil, err
 	}
 	next.Events = cur
+	if s.rules, err = a.rules.get(ctx, s.userID); err != nil {
+		return nil, nil, err
+	}
 	var from int64
 	if s.since != nil {
 		from = min(s.since.Events, cur)
@@ -407,9 +413,10 @@ func (s *syncRequest) timelines(ctx context.Context, reqs []timelineReq) (map[st
 		if len(rows) > limit {
 			tl.Limited = true
 			rows = rows[:limit]
-		} else {
+		} else if s.rules.DefaultFor(r.info.ID) {
 			// The rows are every event of (from, to]: what they add to
-			// the unread counts needs no query.
+			// the unread counts needs no query (when the index's
+			// default-rules decisions hold for the user).
 			tl.window = &unreadWindow{from: r.from, to: r.to, counts: s.countRows(rows)}
 		}
 		slices.Reverse(rows)

@@ -49,9 +49,10 @@
 // room and grow by the new range only, which an unlimited timeline has
 // already read; the ranges left are counted by one query (unread.go).
 //
+// Unread and highlight counts follow each user's push rules (unread.go).
+//
 // Not yet here: device lists and one-time key counts (empty, with the
-// right shapes, until the E2EE APIs), push rule evaluation (counts follow
-// m.mentions), and sliding sync.
+// right shapes, until the E2EE APIs), and sliding sync.
 //
 // # What it must never do
 //

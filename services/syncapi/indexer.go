@@ -10,6 +10,7 @@ import (
 	"github.com/axon-hs/axon/internal/bus"
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/matrix/cjson"
+	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/roomserver"
 )
 
@@ -25,6 +26,7 @@ type Indexer struct {
 	bus  *bus.Bus
 	log  *slog.Logger
 	wake func(w Wake)
+	push *defaultPush
 	// PollWait is passed to the consumer (tests shorten it).
 	PollWait time.Duration
 }
@@ -42,7 +44,7 @@ func NewIndexer(db *store.DB, b *bus.Bus, log *slog.Logger, wake func(Wake)) *In
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Indexer{db: db, bus: b, log: log, wake: wake}
+	return &Indexer{db: db, bus: b, log: log, wake: wake, push: newDefaultPush(roomserver.NewReader(db))}
 }
 
 // Run indexes until ctx ends.
@@ -59,9 +61,10 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 		sk  *string
 		snd string
 		mem string
-		// notification and mention data (see the migration)
-		notifies bool
-		mentions any
+		// notification and mention data (see migrations 0300, 0302)
+		notifies                bool
+		mentions                any
+		pushPlain, pushMentions int64
 	}
 	rows := make([]row, 0, len(msgs))
 	var last int64
@@ -89,13 +92,18 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 				r.mem, _ = pdu.Path("content", "membership").Str()
 			}
 		}
-		switch r.typ {
-		case "m.room.message", "m.room.encrypted", "m.sticker":
-			r.notifies = true
-			if m := pdu.Path("content", "m.mentions"); m.Exists() {
-				r.mentions = mentionList(m)
+		var mentioned []string
+		if m := pdu.Path("content", "m.mentions"); m.Exists() {
+			mentioned = mentionIDs(m)
+			if len(mentioned) > 0 {
+				r.mentions = " " + strings.Join(mentioned, " ") + " "
 			}
 		}
+		v, _ := roomversion.Lookup(o.RoomVersion)
+		if r.pushPlain, r.pushMentions, err = ix.push.decide(ctx, v, o.RoomSeq, pdu, mentioned); err != nil {
+			return err
+		}
+		r.notifies = r.pushPlain&pushNotify != 0
 		rows = append(rows, r)
 	}
 	err := ix.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
@@ -109,9 +117,10 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 				sk = *r.sk
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO sync_events (pos, room_id, event_id, room_seq, type, state_key, sender, device_id, txn_id,
-					notifies, mentions)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (pos) DO NOTHING`,
-				r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn, r.notifies, r.mentions); err != nil {
+					notifies, mentions, push_plain, push_mention)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (pos) DO NOTHING`,
+				r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn, r.notifies, r.mentions,
+				r.pushPlain, r.pushMentions); err != nil {
 				return err
 			}
 			if r.o.Redacts != "" {
@@ -157,13 +166,10 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 // in the index.
 const maxIndexedMentions = 50
 
-// mentionList is " @a:x @b:y " from m.mentions.user_ids (nil when none),
-// so that "contains ' @a:x '" finds a mention exactly.
-func mentionList(m cjson.Value) any {
+// mentionIDs returns the user IDs of m.mentions.user_ids, at most
+// maxIndexedMentions. The index keeps them as " @a:x @b:y ", so that
+// "contains ' @a:x '" finds a mention exactly.
+func mentionIDs(m cjson.Value) []string {
 	ids, _ := m.Get("user_ids").Strings()
-	if len(ids) == 0 {
-		return nil
-	}
-	ids = ids[:min(len(ids), maxIndexedMentions)]
-	return " " + strings.Join(ids, " ") + " "
+	return ids[:min(len(ids), maxIndexedMentions)]
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/matrix/cjson"
+	"github.com/axon-hs/axon/services/pushrules"
 	"github.com/axon-hs/axon/services/roomserver"
 	"github.com/axon-hs/axon/services/userdata"
 )
@@ -27,8 +28,11 @@ type Config struct {
 	// UserData serves the streams besides room timelines; nil leaves
 	// their sections empty.
 	UserData UserData
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// PushRules loads a user's push rules for the unread counts; nil
+	// counts with the server-default rules for everyone.
+	PushRules func(ctx context.Context, userID string) (*pushrules.Rules, error)
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // UserData is what /sync needs from services/userdata: the per-user and
@@ -51,6 +55,7 @@ type API struct {
 	draining chan struct{}
 	// unreadCache keeps unread counts incremental (see unread.go).
 	unreadCache unreadCache
+	rules       *rulesCache
 }
 
 // NewAPI returns the sync API.
@@ -64,7 +69,8 @@ func NewAPI(db *store.DB, n *Notifier, auth Authenticator, cfg Config) *API {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{db: db, rooms: roomserver.NewReader(db), auth: auth, notifier: n, cfg: cfg, draining: make(chan struct{})}
+	return &API{db: db, rooms: roomserver.NewReader(db), auth: auth, notifier: n, cfg: cfg, draining: make(chan struct{}),
+		rules: &rulesCache{load: cfg.PushRules, now: cfg.Now}}
 }
 
 // Waiters is how many long-polls are waiting.

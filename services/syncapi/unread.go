@@ -2,25 +2,42 @@ package syncapi
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
 	"sync"
 
 	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/matrix/auth"
+	"github.com/axon-hs/axon/services/pushrules"
 	"github.com/axon-hs/axon/services/roomserver"
 )
 
-// Unread and highlight counts (spec "Receipts" and the default push
-// rules). An event counts as a notification when it is a message (or an
-// encrypted message or sticker) from someone else after the user's latest
-// read receipt (public or private) in the room, or after their join when
-// they have none. It is a highlight when content.m.mentions.user_ids names
-// the user (the indexer records these): the default rule
-// .m.rule.is_user_mention. Since v1.17 the spec has no body-matching
-// default rules. Room mentions and users' own push rules are not evaluated
-// yet (services/pushrules stores the rules; evaluating them comes with
-// push).
+// Unread and highlight counts (spec "Receipts", "Push Rules"). An event
+// counts when the user's push rules say notify (notification_count) or
+// highlight (highlight_count), it was sent by someone else after the
+// user's latest read receipt (public or private) in the room, or after
+// their join when they have none, and it is not redacted.
+//
+// Two ways to decide, per user and room:
+//
+//   - The index holds what the server-default rules decide for each event,
+//     for a user it does not mention and for one it mentions (migration
+//     0302, computed by the indexer). When no rule the user added or
+//     changed can match events of the room (pushrules.Rules.DefaultFor:
+//     the common case, also for users who muted other rooms), those
+//     decisions are the user's, and the counts are one query over the
+//     index (or none, when the timeline just read the range).
+//   - Otherwise the range's events are read (from the Reader's cache
+//     mostly) and the user's rules evaluated on each, with the room's
+//     current power levels, member count and the user's display name
+//     (not those at each event: a close approximation that saves a
+//     state query per event).
+//
+// Rules apply to the events counted after they change (within the
+// rules cache's few seconds); counts already computed are not redone.
 //
 // Counting stops at maxUnreadCounted: clients show "999+" anyway, and a
 // room with a million unread messages must not cost a million rows per
@@ -84,12 +101,24 @@ func (s *syncRequest) unreadMany(ctx context.Context, reqs []unreadReq) (map[str
 		}
 		plans[i] = p
 	}
-	if len(ranges) > 0 {
-		deltas, err := countUnreadMany(ctx, a.db, s.userID, ranges)
+	var fast []roomRange
+	var fastAt []int
+	for k, rr := range ranges {
+		if s.rules.DefaultFor(rr.roomID) {
+			fast, fastAt = append(fast, rr), append(fastAt, counted[k])
+			continue
+		}
+		var err error
+		if plans[counted[k]].delta, err = s.countEvaluated(ctx, rr); err != nil {
+			return nil, err
+		}
+	}
+	if len(fast) > 0 {
+		deltas, err := countUnreadMany(ctx, a.db, s.userID, fast)
 		if err != nil {
 			return nil, err
 		}
-		for k, i := range counted {
+		for k, i := range fastAt {
 			plans[i].delta = deltas[k]
 		}
 	}
@@ -118,15 +147,100 @@ func (s *syncRequest) countRows(rows []indexed) unreadCounts {
 	var c unreadCounts
 	mention := " " + s.userID + " "
 	for _, r := range rows {
-		if !r.notifies || r.sender == s.userID {
+		if r.sender == s.userID || r.redactedBy != "" {
 			continue
 		}
-		c.NotificationCount++
-		if strings.Contains(r.mentions, mention) {
+		bits := r.pushPlain
+		if r.mentions != "" && strings.Contains(r.mentions, mention) {
+			bits = r.pushMention
+		}
+		if bits&pushNotify != 0 {
+			c.NotificationCount++
+		}
+		if bits&pushHighlight != 0 {
 			c.HighlightCount++
 		}
 	}
 	return c
+}
+
+// countEvaluated counts a range by evaluating the user's push rules on its
+// events (at most maxUnreadCounted of them).
+func (s *syncRequest) countEvaluated(ctx context.Context, rr roomRange) (unreadCounts, error) {
+	var c unreadCounts
+	a := s.api
+	rows, err := a.db.Query(ctx, `SELECT event_id, redacted_by FROM sync_events
+		WHERE `+roomPosRange(a.db, 1, 2, 3)+` AND sender <> $4 AND redacted_by IS NULL
+		ORDER BY room_id, pos LIMIT $5`, rr.roomID, rr.from, rr.to, s.userID, maxUnreadCounted)
+	if err != nil {
+		return c, err
+	}
+	var keys []roomserver.EventKey
+	for rows.Next() {
+		var k roomserver.EventKey
+		if err := rows.Scan(&k.ID, new(sql.NullString)); err != nil {
+			rows.Close()
+			return c, err
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(keys) == 0 {
+		return c, err
+	}
+	info, err := a.rooms.Room(ctx, rr.roomID)
+	if err != nil {
+		return c, err
+	}
+	evs, err := a.rooms.EventsByKey(ctx, info.Version, keys)
+	if err != nil {
+		return c, err
+	}
+	in, levels, err := s.pushContext(ctx, info)
+	if err != nil {
+		return c, err
+	}
+	for _, k := range keys {
+		ev := evs[k.ID]
+		if ev == nil || ev.RedactedBy != "" {
+			continue
+		}
+		in.Event = ev.JSON()
+		in.SenderPowerLevel = 0
+		if levels != nil {
+			in.SenderPowerLevel = levels.User(ev.Sender())
+		}
+		res := s.rules.Evaluate(in)
+		if res.Notify {
+			c.NotificationCount++
+		}
+		if res.Highlight {
+			c.HighlightCount++
+		}
+	}
+	return c, nil
+}
+
+// pushContext is what evaluating push rules needs of the room, as it is
+// now: its power levels, joined member count and the user's display name.
+func (s *syncRequest) pushContext(ctx context.Context, info roomserver.RoomInfo) (pushrules.Input, *auth.PowerLevels, error) {
+	var in pushrules.Input
+	levels, content, err := powerLevelsAt(ctx, s.api.rooms, info.Version, info.ID, info.HeadSeq)
+	if err != nil {
+		return in, nil, err
+	}
+	in.PowerLevels = content
+	if in.MemberCount, _, _, err = s.api.rooms.MemberSummary(ctx, info.ID, "", 0); err != nil {
+		return in, nil, err
+	}
+	me, err := s.api.rooms.StateEvent(ctx, info.Version, info.ID, info.HeadSeq, "m.room.member", s.userID)
+	switch {
+	case err == nil:
+		in.DisplayName = me.Content().Get("displayname").StrOr("")
+	case !errors.Is(err, roomserver.ErrNotFound):
+		return in, nil, err
+	}
+	return in, levels, nil
 }
 
 // countUnreadMany counts notifications and highlights in each range, at
@@ -142,10 +256,10 @@ func countUnreadMany(ctx context.Context, db *store.DB, userID string, ranges []
 		for i, r := range chunk {
 			n := len(args)
 			args = append(args, r.roomID, r.from, r.to)
-			parts[i] = fmt.Sprintf(`SELECT %[4]d AS i, COUNT(*) AS n, COUNT(CASE WHEN mentions LIKE $3 ESCAPE '\' THEN 1 END) AS h
-				FROM (SELECT mentions FROM sync_events
-					WHERE room_id = $%[1]d AND pos > $%[2]d AND pos <= $%[3]d AND sender <> $1 AND notifies
-					ORDER BY room_id, pos LIMIT $2) c%[4]d`, n+1, n+2, n+3, i)
+			parts[i] = fmt.Sprintf(`SELECT %[1]d AS i, COUNT(CASE WHEN p %% 2 = 1 THEN 1 END) AS n, COUNT(CASE WHEN p >= 2 THEN 1 END) AS h
+				FROM (SELECT CASE WHEN mentions LIKE $3 ESCAPE '\' THEN push_mention ELSE push_plain END AS p FROM sync_events
+					WHERE %[2]s AND sender <> $1 AND redacted_by IS NULL AND (push_plain <> 0 OR push_mention <> 0)
+					ORDER BY room_id, pos LIMIT $2) c%[1]d`, i, roomPosRange(db, n+1, n+2, n+3))
 		}
 		rows, err := db.Query(ctx, strings.Join(parts, " UNION ALL "), args...)
 		if err != nil {
