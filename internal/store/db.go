@@ -34,6 +34,9 @@ type DB struct {
 	ws, rs *stmtCache
 	// migrations are all known migrations, sorted by version.
 	migrations []Migration
+	// ckpt checkpoints the WAL of a SQLite database in the background
+	// (see checkpointer); nil elsewhere.
+	ckpt *checkpointer
 }
 
 // Querier is what *DB and *Tx have in common, for storage code that works
@@ -131,6 +134,10 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 	wq.Set("_synchronous", "NORMAL")
 	wq.Set("_foreign_keys", "1")
 	wq.Set("_txlock", "immediate")
+	// Checkpoints run in the background (checkpointer), not in the
+	// commit that happens to cross the threshold; this much WAL is the
+	// safety net should they fall behind.
+	wq.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walSafetyCheckpointPages))
 	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
@@ -164,6 +171,14 @@ func openSQLite(ctx context.Context, path string, opts Options) (*DB, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", path, err)
 	}
+	cq := url.Values{}
+	cq.Set("_busy_timeout", busy)
+	c, err := sql.Open("sqlite", path+"?"+cq.Encode())
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	db.ckpt = startCheckpointer(c, opts.Logger)
 	return db, nil
 }
 
@@ -192,6 +207,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes the pools. Statements in flight are not interrupted.
 func (db *DB) Close() error {
+	if db.ckpt != nil {
+		db.ckpt.stop()
+	}
 	db.ws.close()
 	if db.rs != db.ws {
 		db.rs.close()

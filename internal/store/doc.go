@@ -17,7 +17,10 @@
 // QueryRow, which WAL lets read while the writer writes. Writers of one
 // process queue for the write connection; SQLITE_BUSY is seen only when
 // another process (a second axon, the migrate command) holds the lock past
-// the busy timeout, and Tx retries it like a serialization failure.
+// the busy timeout, and Tx retries it like a serialization failure. A
+// third connection checkpoints the WAL in the background a few times a
+// second (checkpoint.go), so that no commit of the writer stalls every
+// writer for a checkpoint's fsync.
 //
 // # Writing SQL once
 //
