@@ -212,7 +212,9 @@ func DefaultRules(userID string) *Rules {
 // compileRule compiles one rule of kind k; ok is false when it can never
 // match.
 func compileRule(k string, ru rule) (evalRule, bool) {
-	if !ru.Enabled {
+	if !ru.Enabled || ru.RuleID == "" {
+		// Every stored rule has an ID; a ruleset from elsewhere may not,
+		// and a rule without one cannot be named in a result.
 		return evalRule{}, false
 	}
 	er := evalRule{id: ru.RuleID, kind: k, user: !ru.Default}
