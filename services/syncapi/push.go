@@ -94,7 +94,9 @@ func (d *defaultPush) decide(ctx context.Context, v *roomversion.Version, roomSe
 
 // powerLevelsAt returns the power levels of the room's state after
 // room_seq seq (nil when the state has neither a create nor a power levels
-// event) and the power levels event's content.
+// event, or they do not make sense together: then nobody has a level
+// above the defaults) and the power levels event's content. Only reading
+// the state can fail: one odd room must not stop the indexer.
 func powerLevelsAt(ctx context.Context, rooms *roomserver.Reader, v *roomversion.Version, roomID string, seq int64) (*auth.PowerLevels, cjson.Value, error) {
 	state, err := rooms.StateAt(ctx, v, roomID, seq, "m.room.create", "m.room.power_levels")
 	if err != nil {
@@ -112,12 +114,14 @@ func powerLevelsAt(ctx context.Context, rooms *roomserver.Reader, v *roomversion
 	if create == nil && pl == nil {
 		return nil, cjson.Value{}, nil
 	}
-	p, err := auth.NewPowerLevels(create, pl)
-	if err != nil {
-		return nil, cjson.Value{}, err
-	}
+	p, perr := auth.NewPowerLevels(create, pl)
 	var content cjson.Value
-	if pl != nil {
+	switch {
+	case perr != nil:
+		// Content the room version refuses (it cannot have been
+		// accepted): nobody has a level above the defaults.
+		p = nil
+	case pl != nil:
 		content = pl.Content()
 	}
 	return p, content, nil
