@@ -102,16 +102,30 @@ func (s *syncRequest) unreadMany(ctx context.Context, reqs []unreadReq) (map[str
 		plans[i] = p
 	}
 	var fast []roomRange
-	var fastAt []int
+	var fastAt, slow []int
 	for k, rr := range ranges {
 		if s.rules.DefaultFor(rr.roomID) {
 			fast, fastAt = append(fast, rr), append(fastAt, counted[k])
-			continue
+		} else {
+			slow = append(slow, k)
 		}
-		var err error
-		if plans[counted[k]].delta, err = s.countEvaluated(ctx, rr); err != nil {
-			return nil, err
-		}
+	}
+	// Rooms whose events must be evaluated take a few queries each: a
+	// few rooms at a time, as the rooms' other parts are computed.
+	errs := make([]error, len(slow))
+	sem := make(chan struct{}, syncParallelism)
+	var wg sync.WaitGroup
+	for j, k := range slow {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			plans[counted[k]].delta, errs[j] = s.countEvaluated(ctx, ranges[k])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	if len(fast) > 0 {
 		deltas, err := countUnreadMany(ctx, a.db, s.userID, fast)
