@@ -91,11 +91,22 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	// parameters, which CockroachDB accepts only for some variables.
 	// idle_in_transaction_session_timeout frees the locks of a transaction
 	// whose client stopped talking mid-way.
-	session := fmt.Sprintf("SET statement_timeout = %d; SET idle_in_transaction_session_timeout = %d; "+
-		"SET default_transaction_isolation = 'serializable'",
+	//
+	// DB.Tx asks for SERIALIZABLE explicitly. The session default is for
+	// the single statements of DB.Query and DB.Exec: on PostgreSQL it is
+	// READ COMMITTED, under which one statement still sees one snapshot
+	// and a row it updates is re-checked rather than failing, but never
+	// fails as a serialization victim of other transactions (and takes no
+	// SSI predicate locks that make those transactions fail). CockroachDB
+	// retries single statements itself and stays SERIALIZABLE.
+	session := fmt.Sprintf("SET statement_timeout = %d; SET idle_in_transaction_session_timeout = %d",
 		opts.StatementTimeout.Milliseconds(), (2 * opts.TxTimeout).Milliseconds())
 	sdb := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(ctx context.Context, c *pgx.Conn) error {
-		_, err := c.Exec(ctx, session)
+		iso := "read committed"
+		if c.PgConn().ParameterStatus("crdb_version") != "" {
+			iso = "serializable"
+		}
+		_, err := c.Exec(ctx, session+"; SET default_transaction_isolation = '"+iso+"'")
 		return err
 	}))
 	sdb.SetMaxOpenConns(opts.MaxOpenConns)
@@ -227,9 +238,44 @@ func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	if st := db.ws.get(ctx, query); st != nil {
 		e = stmtRunner{st}
 	}
-	res, err := execOn(ctx, e, db.opts.StatementTimeout, query, args)
-	db.observe(err)
+	var res sql.Result
+	err := db.single(ctx, func() (err error) {
+		res, err = execOn(ctx, e, db.opts.StatementTimeout, query, args)
+		return err
+	})
 	return res, err
+}
+
+// single runs one statement outside a transaction, again after a
+// retryable error (the statement's implicit transaction was rolled back
+// whole), at most Options.MaxRetries times and within Options.TxTimeout.
+// Such errors are rare here (see openPostgres) but not impossible: a
+// deadlock, a SQLite writer busy past its timeout, CockroachDB when it
+// cannot retry by itself.
+func (db *DB) single(ctx context.Context, run func() error) error {
+	var deadline time.Time
+	for attempt := 0; ; attempt++ {
+		err := run()
+		db.observe(err)
+		if err == nil || !IsRetryable(err) || attempt >= db.opts.MaxRetries {
+			return err
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(db.opts.TxTimeout)
+		}
+		wait := backoff(attempt)
+		if time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		db.opts.OnRetry()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
 }
 
 // observe counts statement timeouts.
@@ -246,8 +292,13 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (*Rows, erro
 	if st := db.rs.get(ctx, query); st != nil {
 		q = stmtRunner{st}
 	}
-	rows, err := queryOn(ctx, q, db.opts.StatementTimeout, query, args)
-	db.observe(err)
+	// Only an error before the first row is retried; one that ends the
+	// iteration is the caller's (its rows may be half-consumed).
+	var rows *Rows
+	err := db.single(ctx, func() (err error) {
+		rows, err = queryOn(ctx, q, db.opts.StatementTimeout, query, args)
+		return err
+	})
 	return rows, err
 }
 

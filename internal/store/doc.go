@@ -52,6 +52,13 @@
 // server-side statement_timeout on PostgreSQL/CockroachDB) and every Tx call
 // a total one (Options.TxTimeout).
 //
+// DB.Query and DB.Exec run one statement in its own implicit transaction:
+// READ COMMITTED on PostgreSQL (one statement, one snapshot; never a
+// serialization victim, no predicate locks that make transactions fail),
+// SERIALIZABLE on CockroachDB, which retries such statements itself. A
+// retryable error before any row is returned is retried the same way as a
+// transaction. Anything that reads and then writes belongs in DB.Tx.
+//
 // # Migrations
 //
 // Migrations are numbered SQL files (NNNN_name.sql), this package's in

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/axon-hs/axon/internal/testenv"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -328,6 +329,70 @@ func TestStatementTimeout(t *testing.T) {
 			}
 			if st != "300ms" {
 				t.Fatalf("session statement_timeout = %q, want 300ms", st)
+			}
+		}
+	})
+}
+
+// Transactions run SERIALIZABLE; single statements outside one run READ
+// COMMITTED on PostgreSQL, so that a read racing serializable writers is
+// never their serialization victim (a registration check once failed
+// with 40001 that way).
+func TestSingleStatementIsolation(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		db := openMigrated(t, e, Options{})
+		if db.Kind() == KindSQLite {
+			t.Skip("SQLite has one isolation level")
+		}
+		ctx := testCtx(t)
+		var single, inTx string
+		if err := db.QueryRow(ctx, "SHOW transaction_isolation").Scan(&single); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
+			return tx.QueryRow(ctx, "SHOW transaction_isolation").Scan(&inTx)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if single != "read committed" || inTx != "serializable" {
+			t.Fatalf("isolation: single statement %q, transaction %q; want read committed, serializable", single, inTx)
+		}
+
+		// Readers race writers that read before they write (the
+		// registration pattern); no reader ever fails.
+		if _, err := db.Exec(ctx, "CREATE TABLE iso_users (name TEXT PRIMARY KEY)"); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for i := range 8 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				for j := range 20 {
+					name := fmt.Sprintf("u%d", (i+j)%5)
+					errs <- db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
+						var n int
+						if err := tx.QueryRow(ctx, "SELECT count(*) FROM iso_users WHERE name = $1", name).Scan(&n); err != nil || n > 0 {
+							return err
+						}
+						_, err := tx.Exec(ctx, "INSERT INTO iso_users (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", name)
+						return err
+					})
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				for j := range 20 {
+					var n int
+					errs <- db.QueryRow(ctx, "SELECT count(*) FROM iso_users WHERE name = $1", fmt.Sprintf("u%d", (i*3+j)%5)).Scan(&n)
+				}
+			}()
+		}
+		go func() { wg.Wait(); close(errs) }()
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
 			}
 		}
 	})
