@@ -8,15 +8,27 @@ import (
 	"time"
 
 	"github.com/cockroachdb/cockroach-go/v2/crdb"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Tx is one attempt of a transaction run by DB.Tx. It is valid only inside
 // the function given to DB.Tx and must not be shared with other goroutines.
 type Tx struct {
 	tx    *sql.Tx
+	conn  *sql.Conn // PostgreSQL: the connection of tx, for pipelined flushes
 	d     time.Duration // statement timeout
 	stmts *stmtCache
 	db    *DB
+	// deferred holds the statements queued by Defer, in order.
+	deferred []deferredStmt
+}
+
+type deferredStmt struct {
+	query    string
+	args     []any
+	want     int64 // rows the statement must affect; -1: any
+	mismatch error
 }
 
 // prepared returns the transaction's copy of query's cached statement, or
@@ -31,8 +43,85 @@ func (tx *Tx) prepared(ctx context.Context, query string) *sql.Stmt {
 	return nil
 }
 
+// Defer queues a writing statement whose result the caller does not
+// need: it runs before the transaction's next statement or its commit,
+// and its error is that statement's (or fn's, at commit). On PostgreSQL
+// the queued statements are pipelined (prepared, one round trip for all)
+// instead of costing a round trip each; on SQLite, in process, and on
+// CockroachDB they run one after the other. The args are kept until the
+// flush, so the caller must not change them meanwhile.
+func (tx *Tx) Defer(query string, args ...any) {
+	tx.deferred = append(tx.deferred, deferredStmt{query: query, args: args, want: -1})
+}
+
+// DeferExpect is Defer for a statement that must affect exactly want rows
+// (a compare-and-set): when it does not, the flush stops there and
+// returns mismatch.
+func (tx *Tx) DeferExpect(want int64, mismatch error, query string, args ...any) {
+	tx.deferred = append(tx.deferred, deferredStmt{query: query, args: args, want: want, mismatch: mismatch})
+}
+
+// flush runs the deferred statements.
+func (tx *Tx) flush(ctx context.Context) error {
+	if len(tx.deferred) == 0 {
+		return nil
+	}
+	queue := tx.deferred
+	tx.deferred = nil
+	if tx.conn == nil || len(queue) == 1 {
+		for _, d := range queue {
+			res, err := tx.exec(ctx, d.query, d.args)
+			if err != nil {
+				return err
+			}
+			if d.want >= 0 {
+				if n, err := res.RowsAffected(); err != nil || n != d.want {
+					return d.mismatch
+				}
+			}
+		}
+		return nil
+	}
+	err := tx.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: pipelining needs a pgx connection, not %T", dc)
+		}
+		var b pgx.Batch
+		for _, d := range queue {
+			b.Queue(d.query, d.args...)
+		}
+		sctx, cancel := context.WithTimeout(ctx, tx.d)
+		defer cancel()
+		br := c.Conn().SendBatch(sctx, &b)
+		for _, d := range queue {
+			tag, err := br.Exec()
+			if err != nil {
+				_ = br.Close()
+				return stmtErr(ctx, sctx, err)
+			}
+			if d.want >= 0 && tag.RowsAffected() != d.want {
+				// The statements after it ran too: the caller's
+				// transaction fails and rolls back.
+				_ = br.Close()
+				return d.mismatch
+			}
+		}
+		return stmtErr(ctx, sctx, br.Close())
+	})
+	tx.db.observe(err)
+	return err
+}
+
 // Exec runs a statement in the transaction.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := tx.flush(ctx); err != nil {
+		return nil, err
+	}
+	return tx.exec(ctx, query, args)
+}
+
+func (tx *Tx) exec(ctx context.Context, query string, args []any) (sql.Result, error) {
 	var e execer = tx.tx
 	if st := tx.prepared(ctx, query); st != nil {
 		e = stmtRunner{st}
@@ -51,6 +140,9 @@ func (tx *Tx) execRaw(ctx context.Context, query string) (sql.Result, error) {
 // Query runs a query in the transaction. Close the rows before the next
 // statement: one transaction is one connection.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	if err := tx.flush(ctx); err != nil {
+		return nil, err
+	}
 	var q queryer = tx.tx
 	if st := tx.prepared(ctx, query); st != nil {
 		q = stmtRunner{st}
@@ -119,14 +211,28 @@ func (db *DB) txWithin(ctx context.Context, total, stmt time.Duration, fn func(c
 }
 
 // attempt runs fn once in a fresh transaction.
-func (db *DB) attempt(ctx context.Context, stmt time.Duration, fn func(context.Context, *Tx) error) (err error) {
+func (db *DB) attempt(ctx context.Context, stmt time.Duration, fn func(context.Context, *Tx) error) error {
 	var opts *sql.TxOptions
 	if db.kind != KindSQLite {
 		// SQLite transactions are serializable by construction (one writer,
 		// BEGIN IMMEDIATE), so no level is asked of the driver there.
 		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
 	}
-	stx, err := db.w.BeginTx(ctx, opts)
+	var (
+		conn *sql.Conn
+		stx  *sql.Tx
+		err  error
+	)
+	if db.kind == KindPostgres {
+		// The transaction's own connection, for Tx.flush's pipeline.
+		if conn, err = db.w.Conn(ctx); err != nil {
+			return err
+		}
+		defer conn.Close()
+		stx, err = conn.BeginTx(ctx, opts)
+	} else {
+		stx, err = db.w.BeginTx(ctx, opts)
+	}
 	if err != nil {
 		return err
 	}
@@ -136,7 +242,11 @@ func (db *DB) attempt(ctx context.Context, stmt time.Duration, fn func(context.C
 			_ = stx.Rollback() // also on panic; the panic goes on
 		}
 	}()
-	if err := fn(ctx, &Tx{tx: stx, d: stmt, stmts: db.ws, db: db}); err != nil {
+	tx := &Tx{tx: stx, conn: conn, d: stmt, stmts: db.ws, db: db}
+	if err := fn(ctx, tx); err != nil {
+		return err
+	}
+	if err := tx.flush(ctx); err != nil {
 		return err
 	}
 	committed = true // Commit ends the transaction whether it succeeds or not
@@ -152,7 +262,11 @@ func (db *DB) cockroachTx(ctx context.Context, stmt time.Duration, fn func(conte
 				db.opts.OnRetry()
 			}
 			attempt++
-			return fn(ctx, &Tx{tx: stx, d: stmt, stmts: db.ws, db: db})
+			tx := &Tx{tx: stx, d: stmt, stmts: db.ws, db: db}
+			if err := fn(ctx, tx); err != nil {
+				return err
+			}
+			return tx.flush(ctx)
 		})
 	if IsRetryable(err) {
 		return fmt.Errorf("%w: %w", ErrTooManyRetries, err)
