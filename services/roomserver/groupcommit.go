@@ -10,11 +10,15 @@ import (
 )
 
 // groupCommit merges the batches that partitions of one process commit at
-// the same time into one transaction. It is used on SQLite, where there is
-// a single writer anyway: sixteen partitions committing one event each
-// otherwise pay sixteen times for the transaction and its WAL frames, and
-// that was the largest part of the room role's cost when many rooms are
-// busy.
+// the same time into one transaction. On SQLite, where there is a single
+// writer anyway, sixteen partitions committing one event each otherwise
+// pay sixteen times for the transaction and its WAL frames, and that was
+// the largest part of the room role's cost when many rooms are busy. On
+// PostgreSQL it saves the round trips of BEGIN, COMMIT and the head
+// updates, and a WAL flush, per partition (make bench (b): p99 halved).
+// It is not used on CockroachDB, where a transaction spanning many rooms'
+// ranges becomes a distributed one, slower than the parallel commits it
+// would replace.
 //
 // There is no goroutine of its own: the first committer leads, waits
 // briefly for the partitions still applying a batch (gather), writes its

@@ -55,8 +55,8 @@ type Server struct {
 	cache *cache
 	b     *builder
 	m     *Metrics
-	// gc merges the commits of concurrent partitions (SQLite only: see
-	// groupCommit); nil means each batch commits on its own.
+	// gc merges the commits of concurrent partitions (not on CockroachDB:
+	// see groupCommit); nil means each batch commits on its own.
 	gc *groupCommit
 }
 
@@ -83,7 +83,7 @@ func New(db *store.DB, b *bus.Bus, cfg Config) (*Server, error) {
 		cache: newCache(cfg.CacheRooms),
 		b:     &builder{origin: cfg.ServerName, key: cfg.Key, now: cfg.Now, rand: cfg.Rand},
 	}
-	if db.Kind() == store.KindSQLite {
+	if db.Kind() != store.KindCockroach {
 		s.gc = newGroupCommit(db, cfg.Metrics)
 	}
 	return s, nil

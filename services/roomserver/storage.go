@@ -152,25 +152,16 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 	if err != nil {
 		return err
 	}
+	// Everything below is deferred: the whole batch costs one round trip
+	// on PostgreSQL. The head's compare-and-set fails the transaction
+	// with errConflict when another writer moved it.
 	if w.create {
-		res, err := tx.Exec(ctx, `INSERT INTO rooms (room_id, room_version, head_seq, depth, extremities, created_at)
+		tx.DeferExpect(1, errConflict, `INSERT INTO rooms (room_id, room_version, head_seq, depth, extremities, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room_id) DO NOTHING`,
 			r.id, r.version.ID, r.headSeq, r.extremDepth, extr, now)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return errConflict
-		}
 	} else {
-		res, err := tx.Exec(ctx, `UPDATE rooms SET head_seq = $1, depth = $2, extremities = $3
+		tx.DeferExpect(1, errConflict, `UPDATE rooms SET head_seq = $1, depth = $2, extremities = $3
 			WHERE room_id = $4 AND head_seq = $5`, r.headSeq, r.extremDepth, extr, r.id, w.fromSeq)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return errConflict
-		}
 	}
 	for _, p := range w.events {
 		ev := p.ev
@@ -179,31 +170,23 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 		if isState {
 			skArg = sk
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO events (event_id, room_id, room_seq, type, state_key, sender, origin_ts, pdu, rejected,
+		tx.Defer(`INSERT INTO events (event_id, room_id, room_seq, type, state_key, sender, origin_ts, pdu, rejected,
 				input_stream, input_seq)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			ev.ID(), r.id, p.roomSeq, ev.Type(), skArg, ev.Sender(), ev.OriginServerTS(), ev.Canonical(), false,
-			stream, int64(p.inputSeq)); err != nil {
-			return err
-		}
+			stream, int64(p.inputSeq))
 		if p.stateChanged {
-			if _, err := tx.Exec(ctx, `UPDATE state_history SET to_seq = $1
+			tx.Defer(`UPDATE state_history SET to_seq = $1
 				WHERE room_id = $2 AND type = $3 AND state_key = $4 AND to_seq IS NULL`,
-				p.roomSeq, r.id, ev.Type(), sk); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO state_history (room_id, type, state_key, from_seq, event_id)
-				VALUES ($1, $2, $3, $4, $5)`, r.id, ev.Type(), sk, p.roomSeq, ev.ID()); err != nil {
-				return err
-			}
+				p.roomSeq, r.id, ev.Type(), sk)
+			tx.Defer(`INSERT INTO state_history (room_id, type, state_key, from_seq, event_id)
+				VALUES ($1, $2, $3, $4, $5)`, r.id, ev.Type(), sk, p.roomSeq, ev.ID())
 			if ev.Type() == "m.room.member" {
-				if _, err := tx.Exec(ctx, `INSERT INTO memberships (user_id, room_id, membership, event_id, room_seq)
+				tx.Defer(`INSERT INTO memberships (user_id, room_id, membership, event_id, room_seq)
 					VALUES ($1, $2, $3, $4, $5)
 					ON CONFLICT (user_id, room_id) DO UPDATE SET membership = excluded.membership,
 						event_id = excluded.event_id, room_seq = excluded.room_seq`,
-					sk, r.id, ev.Membership(), ev.ID(), p.roomSeq); err != nil {
-					return err
-				}
+					sk, r.id, ev.Membership(), ev.ID(), p.roomSeq)
 			}
 		}
 		if p.redacts != "" {
@@ -212,15 +195,11 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 			}
 		}
 		if p.txn != nil {
-			if _, err := tx.Exec(ctx, `INSERT INTO client_txns (user_id, device_id, txn_id, scope, room_id, event_id, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, ev.Sender(), p.txn.DeviceID, p.txn.TxnID, p.txn.Scope, r.id, ev.ID(), now); err != nil {
-				return err
-			}
+			tx.Defer(`INSERT INTO client_txns (user_id, device_id, txn_id, scope, room_id, event_id, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, ev.Sender(), p.txn.DeviceID, p.txn.TxnID, p.txn.Scope, r.id, ev.ID(), now)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO outbox (partition, room_id, room_seq, payload, created_at)
-			VALUES ($1, $2, $3, $4, $5)`, partition, r.id, p.roomSeq, p.out, now); err != nil {
-			return err
-		}
+		tx.Defer(`INSERT INTO outbox (partition, room_id, room_seq, payload, created_at)
+			VALUES ($1, $2, $3, $4, $5)`, partition, r.id, p.roomSeq, p.out, now)
 	}
 	return nil
 }

@@ -116,31 +116,25 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 			if r.sk != nil {
 				sk = *r.sk
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO sync_events (pos, room_id, event_id, room_seq, type, state_key, sender, device_id, txn_id,
+			tx.Defer(`INSERT INTO sync_events (pos, room_id, event_id, room_seq, type, state_key, sender, device_id, txn_id,
 					notifies, mentions, push_plain, push_mention)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (pos) DO NOTHING`,
 				r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn, r.notifies, r.mentions,
-				r.pushPlain, r.pushMentions); err != nil {
-				return err
-			}
+				r.pushPlain, r.pushMentions)
 			if r.o.Redacts != "" {
 				// The first redaction applied wins, as in the events table.
-				if _, err := tx.Exec(ctx, `UPDATE sync_events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`,
-					r.o.EventID, r.o.Redacts); err != nil {
-					return err
-				}
+				tx.Defer(`UPDATE sync_events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`,
+					r.o.EventID, r.o.Redacts)
 			}
 			if r.mem != "" {
-				if _, err := tx.Exec(ctx, `INSERT INTO sync_memberships (user_id, pos, room_id, membership, sender)
+				tx.Defer(`INSERT INTO sync_memberships (user_id, pos, room_id, membership, sender)
 					VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, pos) DO NOTHING`,
-					*r.sk, r.pos, r.o.RoomID, r.mem, r.snd); err != nil {
-					return err
-				}
+					*r.sk, r.pos, r.o.RoomID, r.mem, r.snd)
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO sync_positions (stream, pos) VALUES ('events', $1)
+		tx.Defer(`INSERT INTO sync_positions (stream, pos) VALUES ('events', $1)
 			ON CONFLICT (stream) DO UPDATE SET pos = excluded.pos WHERE sync_positions.pos < excluded.pos`, last)
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
