@@ -16,7 +16,7 @@ import (
 // the function given to DB.Tx and must not be shared with other goroutines.
 type Tx struct {
 	tx    *sql.Tx
-	conn  *sql.Conn // PostgreSQL: the connection of tx, for pipelined flushes
+	conn  *sql.Conn     // PostgreSQL: the connection of tx, for pipelined flushes
 	d     time.Duration // statement timeout
 	stmts *stmtCache
 	db    *DB
