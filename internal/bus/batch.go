@@ -92,6 +92,12 @@ func fetchBatch(cons jetstream.Consumer, max int, wait time.Duration) ([]jetstre
 	if err := first.Error(); err != nil || len(msgs) == 0 || max == 1 {
 		return msgs, err
 	}
+	// Nothing was waiting behind it when it was delivered: asking for
+	// more would cost a round trip (most of the time, when one writer
+	// waits for each answer before sending again) and find nothing.
+	if md, err := msgs[0].Metadata(); err == nil && md.NumPending == 0 {
+		return msgs, nil
+	}
 	rest, err := cons.FetchNoWait(max - 1)
 	if err != nil {
 		return msgs, nil // the first message is still worth handling
