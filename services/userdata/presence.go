@@ -265,7 +265,7 @@ func scanPresence(rows *store.Rows, out []presenceRow) ([]presenceRow, error) {
 // not offline, most recently active first), else the changes in
 // (from, to] of users sharing a room, plus the current presence of the
 // members of rooms joined since the last sync.
-func (s *Service) presenceFor(ctx context.Context, q SyncQuery, now time.Time, ignored map[string]bool) ([]json.RawMessage, error) {
+func (s *Service) presenceFor(ctx context.Context, q SyncQuery, now time.Time, ignored *ignoreList) ([]json.RawMessage, error) {
 	byUser := map[string]presenceRow{}
 	current := func(rooms []string, withSelf bool) error {
 		users, err := s.membersOf(ctx, rooms)
@@ -300,9 +300,16 @@ func (s *Service) presenceFor(ctx context.Context, q SyncQuery, now time.Time, i
 			}
 		}
 	}
+	if len(byUser) == 0 {
+		return []json.RawMessage{}, nil
+	}
+	ign, err := ignored.get()
+	if err != nil {
+		return nil, err
+	}
 	list := make([]presenceRow, 0, len(byUser))
 	for _, p := range byUser {
-		if !ignored[p.userID] {
+		if !ign[p.userID] {
 			list = append(list, p)
 		}
 	}
@@ -330,6 +337,9 @@ func (s *Service) presenceFor(ctx context.Context, q SyncQuery, now time.Time, i
 // share a room with the syncing user (or are the user): the newest
 // maxPresencePerSync changes, if there were more.
 func (s *Service) presenceChanges(ctx context.Context, q SyncQuery, into map[string]presenceRow) error {
+	if q.From >= q.To {
+		return nil
+	}
 	rows, err := s.db.Query(ctx, `SELECT user_id, presence, status_msg, last_active_ts FROM userdata_presence
 		WHERE pos > $1 AND pos <= $2 ORDER BY pos DESC LIMIT $3`, q.From, q.To, maxPresencePerSync)
 	if err != nil {

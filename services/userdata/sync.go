@@ -87,16 +87,17 @@ func (s *Service) Sync(ctx context.Context, q SyncQuery) (*SyncData, error) {
 	if err := s.accountDataFor(ctx, q, joined, d); err != nil {
 		return nil, err
 	}
-	ignored, err := s.ignoredUsers(ctx, q.UserID)
-	if err != nil {
-		return nil, err
-	}
+	ignored := &ignoreList{load: func() (map[string]bool, error) { return s.ignoredUsers(ctx, q.UserID) }}
 	typing, resent := s.typing.forSync(now, q.JoinedRooms, fresh, q.FromTyping, q.Initial)
 	if !resent {
 		d.news += len(typing)
 	}
 	for roomID, users := range typing {
-		users = slices.DeleteFunc(users, func(u string) bool { return ignored[u] })
+		ign, err := ignored.get()
+		if err != nil {
+			return nil, err
+		}
+		users = slices.DeleteFunc(users, func(u string) bool { return ign[u] })
 		ev, err := json.Marshal(map[string]any{"type": "m.typing", "content": map[string]any{"user_ids": users}})
 		if err != nil {
 			return nil, err
@@ -161,8 +162,10 @@ func (s *Service) accountDataFor(ctx context.Context, q SyncQuery, joined map[st
 		return rows.Err()
 	}
 	const cols = `SELECT room_id, type, content FROM userdata_account_data WHERE user_id = $1 AND `
-	if err := add(cols+`pos > $2 AND pos <= $3 ORDER BY room_id, type`, q.UserID, q.From, q.To); err != nil {
-		return err
+	if q.From < q.To {
+		if err := add(cols+`pos > $2 AND pos <= $3 ORDER BY room_id, type`, q.UserID, q.From, q.To); err != nil {
+			return err
+		}
 	}
 	if q.Initial || len(q.NewlyJoinedRooms) == 0 {
 		return nil
@@ -182,7 +185,7 @@ func (s *Service) accountDataFor(ctx context.Context, q SyncQuery, joined map[st
 // newest receipts in (From, To] (all up to To on an initial sync and for
 // newly joined rooms), at most maxReceiptsPerRoom, with m.read.private
 // receipts of the syncing user only.
-func (s *Service) receiptsFor(ctx context.Context, q SyncQuery, ignored map[string]bool, d *SyncData) (int, error) {
+func (s *Service) receiptsFor(ctx context.Context, q SyncQuery, ignored *ignoreList, d *SyncData) (int, error) {
 	fresh := setOf(q.NewlyJoinedRooms)
 	var changed []string
 	for _, r := range q.JoinedRooms {
@@ -199,7 +202,11 @@ func (s *Service) receiptsFor(ctx context.Context, q SyncQuery, ignored map[stri
 	}
 	n := 0
 	for roomID, rows := range byRoom {
-		rows = slices.DeleteFunc(rows, func(r receiptRow) bool { return ignored[r.userID] })
+		ign, err := ignored.get()
+		if err != nil {
+			return 0, err
+		}
+		rows = slices.DeleteFunc(rows, func(r receiptRow) bool { return ign[r.userID] })
 		if len(rows) == 0 {
 			continue
 		}
@@ -219,6 +226,9 @@ type receiptRow struct {
 }
 
 func (s *Service) receiptRows(ctx context.Context, rooms []string, from, to int64, userID string, into map[string][]receiptRow) error {
+	if from >= to {
+		return nil // an empty range: most incremental syncs
+	}
 	for _, chunk := range inChunks(rooms) {
 		args := append([]any{from, to, userID, maxReceiptsPerRoom}, chunk...)
 		rows, err := s.db.Query(ctx, `SELECT room_id, user_id, receipt_type, thread_id, event_id, ts FROM (
@@ -298,6 +308,25 @@ func setOf(list []string) map[string]bool {
 		m[v] = true
 	}
 	return m
+}
+
+// ignoreList is the syncing user's ignored users, read on first use: most
+// incremental syncs have nothing to filter and skip the query.
+type ignoreList struct {
+	load func() (map[string]bool, error)
+	m    map[string]bool
+	done bool
+}
+
+func (l *ignoreList) get() (map[string]bool, error) {
+	if !l.done {
+		m, err := l.load()
+		if err != nil {
+			return nil, err
+		}
+		l.m, l.done = m, true
+	}
+	return l.m, nil
 }
 
 // ignoredUsers returns the users in the user's m.ignored_user_list: their

@@ -314,46 +314,59 @@ func (s *Service) PurgeTxns(ctx context.Context) error {
 // toDeviceFor returns the device's pending messages with pos <= to, in
 // order, at most limit, and the position up to which it delivered all.
 // Messages from ignored senders count as delivered but are left out.
-func (s *Service) toDeviceFor(ctx context.Context, userID, deviceID string, to int64, limit int, ignored map[string]bool) ([]json.RawMessage, int64, error) {
+func (s *Service) toDeviceFor(ctx context.Context, userID, deviceID string, to int64, limit int, ignored *ignoreList) ([]json.RawMessage, int64, error) {
 	rows, err := s.db.Query(ctx, `SELECT pos, sender, type, content FROM userdata_to_device
 		WHERE user_id = $1 AND device_id = $2 AND pos <= $3 ORDER BY pos LIMIT $4`, userID, deviceID, to, limit+1)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rows.Close()
-	var out []json.RawMessage
-	var last int64
-	n, cut := 0, false
+	type msg struct {
+		pos         int64
+		sender, typ string
+		content     []byte
+	}
+	var msgs []msg
 	for rows.Next() {
-		var pos int64
-		var sender, typ string
-		var content []byte
-		if err := rows.Scan(&pos, &sender, &typ, &content); err != nil {
+		var m msg
+		if err := rows.Scan(&m.pos, &m.sender, &m.typ, &m.content); err != nil {
+			rows.Close()
 			return nil, 0, err
 		}
-		if n == limit {
-			cut = true // one more exists: cut at the last delivered
-			break
-		}
-		n++
-		last = pos
-		if ignored[sender] {
+		msgs = append(msgs, m)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, 0, err
+	}
+	last := to
+	if len(msgs) > limit {
+		msgs = msgs[:limit] // one more exists: cut at the last delivered
+		last = msgs[limit-1].pos
+	}
+	if len(msgs) == 0 {
+		return nil, last, nil
+	}
+	ign, err := ignored.get()
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []json.RawMessage
+	for _, m := range msgs {
+		if ign[m.sender] {
 			continue
 		}
 		ev, err := json.Marshal(struct {
 			Sender  string          `json:"sender"`
 			Type    string          `json:"type"`
 			Content json.RawMessage `json:"content"`
-		}{sender, typ, content})
+		}{m.sender, m.typ, m.content})
 		if err != nil {
 			return nil, 0, err
 		}
 		out = append(out, ev)
 	}
-	if !cut {
-		last = to
-	}
-	return out, last, rows.Err()
+	return out, last, nil
 }
 
 // isObject reports whether raw is a JSON object.
