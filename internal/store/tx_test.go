@@ -337,8 +337,8 @@ func TestStatementTimeout(t *testing.T) {
 // Transactions run SERIALIZABLE; single statements outside one run READ
 // COMMITTED on PostgreSQL, so that a read racing serializable writers is
 // never their serialization victim (a registration check once failed
-// with 40001 that way).
-func TestSingleStatementIsolation(t *testing.T) {
+// with 40001 that way). Prepared statements use generic plans.
+func TestPostgresSession(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e engine) {
 		db := openMigrated(t, e, Options{})
 		if db.Kind() == KindSQLite {
@@ -356,6 +356,10 @@ func TestSingleStatementIsolation(t *testing.T) {
 		}
 		if single != "read committed" || inTx != "serializable" {
 			t.Fatalf("isolation: single statement %q, transaction %q; want read committed, serializable", single, inTx)
+		}
+		var plans string
+		if err := db.QueryRow(ctx, "SHOW plan_cache_mode").Scan(&plans); err != nil || plans != "force_generic_plan" {
+			t.Fatalf("plan_cache_mode = %q (%v), want force_generic_plan", plans, err)
 		}
 
 		// Readers race writers that read before they write (the
