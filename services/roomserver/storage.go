@@ -18,6 +18,10 @@ import (
 // batch is retried against the fresh head.
 var errConflict = errors.New("roomserver: room head moved (compare-and-set failed)")
 
+// errTxnTaken means that a client transaction ID a batch took for new was
+// recorded already: the batch is applied again with every ID looked up.
+var errTxnTaken = errors.New("roomserver: client transaction ID recorded already")
+
 // errNoRoom means the room is not known to this server.
 var errNoRoom = errors.New("roomserver: unknown room")
 
@@ -195,8 +199,9 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 			}
 		}
 		if p.txn != nil {
-			tx.Defer(`INSERT INTO client_txns (user_id, device_id, txn_id, scope, room_id, event_id, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, ev.Sender(), p.txn.DeviceID, p.txn.TxnID, p.txn.Scope, r.id, ev.ID(), now)
+			tx.DeferExpect(1, errTxnTaken, `INSERT INTO client_txns (user_id, device_id, txn_id, scope, room_id, event_id, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, device_id, txn_id, scope) DO NOTHING`,
+				ev.Sender(), p.txn.DeviceID, p.txn.TxnID, p.txn.Scope, r.id, ev.ID(), now)
 		}
 		tx.Defer(`INSERT INTO outbox (partition, room_id, room_seq, payload, created_at)
 			VALUES ($1, $2, $3, $4, $5)`, partition, r.id, p.roomSeq, p.out, now)

@@ -44,6 +44,11 @@ type batch struct {
 	order   []*roomWrite
 	replies []reply
 	txns    map[Txn]string // txn seen in this batch (sender|device, txn, scope) → event ID
+	// lookupTxns looks every client transaction ID up before applying
+	// its input. Without it an ID is taken for new, as it almost always
+	// is, and its insert's conflict (errTxnTaken) sends the batch round
+	// again with lookups: a database read per input saved.
+	lookupTxns bool
 }
 
 type reply struct {
@@ -53,12 +58,21 @@ type reply struct {
 
 // handle is the partition's bus.BatchHandler.
 func (w *partitionWorker) handle(ctx context.Context, msgs []bus.Msg) error {
+	err := w.handleOnce(ctx, msgs, false)
+	if errors.Is(err, errTxnTaken) {
+		// A client repeated a request whose event is recorded.
+		err = w.handleOnce(ctx, msgs, true)
+	}
+	return err
+}
+
+func (w *partitionWorker) handleOnce(ctx context.Context, msgs []bus.Msg, lookupTxns bool) error {
 	start := time.Now()
 	// Tell the group commit (if any) that this partition has a batch
 	// coming.
 	ticket := w.s.gc.begin()
 	defer ticket.end()
-	b := &batch{writes: make(map[string]*roomWrite), txns: make(map[Txn]string)}
+	b := &batch{writes: make(map[string]*roomWrite), txns: make(map[Txn]string), lookupTxns: lookupTxns}
 	recheck := w.recheck
 	for _, m := range msgs {
 		if recheck || m.NumDelivered > 1 {
@@ -252,13 +266,15 @@ func (w *partitionWorker) apply(ctx context.Context, b *batch, in *Input) (Resul
 				res.EventIDs = append(res.EventIDs, id)
 				continue
 			}
-			id, err := lookupTxn(ctx, w.s.db, t.Sender, t.Txn)
-			if err != nil {
-				return Result{}, err
-			}
-			if id != "" {
-				res.EventIDs = append(res.EventIDs, id)
-				continue
+			if b.lookupTxns {
+				id, err := lookupTxn(ctx, w.s.db, t.Sender, t.Txn)
+				if err != nil {
+					return Result{}, err
+				}
+				if id != "" {
+					res.EventIDs = append(res.EventIDs, id)
+					continue
+				}
 			}
 		}
 		content, err := cjson.Parse(t.Content, event.JSONRules(r.version))
