@@ -21,17 +21,21 @@
 // room's head is advanced with a compare-and-set on rooms.head_seq (the
 // value this worker last committed), the events, the state history, the
 // memberships, the client transaction IDs and one outbox row per event are
-// written together. Only then are the writers answered.
+// written together. Only then are the writers answered. The statements are
+// deferred (store.Tx.Defer), so on PostgreSQL a batch costs BEGIN, one
+// pipelined round trip and COMMIT; the head's compare-and-set is one of
+// them and fails the transaction when it matches no row.
 //
-// On SQLite (one process, one writer) the batches that several partitions
-// commit at the same moment are merged into one transaction (group
-// commit, groupcommit.go): each keeps its compare-and-set guards, and if
-// the merged transaction fails each is written again on its own, so a
-// conflict in one partition fails only that partition's batch. The
+// On SQLite and PostgreSQL the batches that several partitions of one
+// process commit at the same moment are merged into one transaction
+// (group commit, groupcommit.go): each keeps its compare-and-set guards,
+// and if the merged transaction fails each is written again on its own, so
+// a conflict in one partition fails only that partition's batch. The
 // committer that leads a round first waits (at most a millisecond) for
 // the partitions still applying a batch, so that they join it;
 // axon_room_commit_batches shows how many batches each transaction
-// carried. On PostgreSQL and CockroachDB each batch commits on its own.
+// carried. On CockroachDB each batch commits on its own: a transaction
+// over many rooms' ranges would be a distributed one.
 //
 // # Each input applies once
 //
@@ -50,8 +54,10 @@
 // expired lease) cannot corrupt a room: the loser's compare-and-set fails,
 // its cached heads are dropped, and the batch is re-run against the fresh
 // head from the database (bus.ConsumeBatch retries it). Client
-// transaction IDs are looked up in the database and are a primary key, so
-// a send retried on another worker yields the same event ID.
+// transaction IDs are a primary key, so a send retried on another worker
+// yields the same event ID: a batch takes each ID for new, and when its
+// insert finds the ID recorded (the deferred insert affects no row) the
+// batch is dropped and applied again with every ID looked up first.
 //
 // # The outbox relay
 //
