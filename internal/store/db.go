@@ -258,34 +258,16 @@ func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, 
 
 // single runs one statement outside a transaction, again after a
 // retryable error (the statement's implicit transaction was rolled back
-// whole), at most Options.MaxRetries times and within Options.TxTimeout.
-// Such errors are rare here (see openPostgres) but not impossible: a
-// deadlock, a SQLite writer busy past its timeout, CockroachDB when it
-// cannot retry by itself.
+// whole), the way DB.Tx retries a transaction. Such errors are rare here
+// (see openPostgres) but not impossible: a deadlock, a SQLite writer busy
+// past its timeout, CockroachDB when it cannot retry by itself. ctx is not
+// given a deadline here: the rows of a query outlive this call.
 func (db *DB) single(ctx context.Context, run func() error) error {
-	var deadline time.Time
-	for attempt := 0; ; attempt++ {
+	return db.retry(ctx, func() error {
 		err := run()
 		db.observe(err)
-		if err == nil || !IsRetryable(err) || attempt >= db.opts.MaxRetries {
-			return err
-		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(db.opts.TxTimeout)
-		}
-		wait := backoff(attempt)
-		if time.Now().Add(wait).After(deadline) {
-			return err
-		}
-		db.opts.OnRetry()
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-	}
+		return err
+	})
 }
 
 // observe counts statement timeouts.

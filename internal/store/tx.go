@@ -75,7 +75,11 @@ func (tx *Tx) flush(ctx context.Context) error {
 				return err
 			}
 			if d.want >= 0 {
-				if n, err := res.RowsAffected(); err != nil || n != d.want {
+				n, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				if n != d.want {
 					return d.mismatch
 				}
 			}
@@ -191,8 +195,16 @@ func (db *DB) txWithin(ctx context.Context, total, stmt time.Duration, fn func(c
 	if db.kind == KindCockroach {
 		return db.cockroachTx(ctx, stmt, fn)
 	}
+	return db.retry(ctx, func() error { return db.attempt(ctx, stmt, fn) })
+}
+
+// retry calls run again after a retryable error, with jittered backoff,
+// at most Options.MaxRetries times and while ctx lasts: the loop of every
+// transaction on PostgreSQL and SQLite and of single statements (see
+// DB.single).
+func (db *DB) retry(ctx context.Context, run func() error) error {
 	for attempt := 0; ; attempt++ {
-		err := db.attempt(ctx, stmt, fn)
+		err := run()
 		if err == nil || !IsRetryable(err) {
 			return err
 		}
@@ -204,7 +216,7 @@ func (db *DB) txWithin(ctx context.Context, total, stmt time.Duration, fn func(c
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("store: transaction retry: %w (last error: %w)", ctx.Err(), err)
+			return fmt.Errorf("store: retry: %w (last error: %w)", ctx.Err(), err)
 		case <-t.C:
 		}
 	}
