@@ -126,3 +126,95 @@ func TestDefer(t *testing.T) {
 		}
 	})
 }
+
+// A transaction of deferred statements only is one pipeline on
+// PostgreSQL; whatever fails in it, the connection goes back to the pool
+// idle, with nothing of the transaction applied. One connection, so the
+// next transaction gets the very same one.
+func TestDeferOnlyTransactionLeavesConnectionIdle(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		db := openMigrated(t, e, Options{MaxOpenConns: 1, MaxIdleConns: 1})
+		ctx := testCtx(t)
+		if _, err := db.Exec(ctx, `CREATE TABLE defer_c (k BIGINT PRIMARY KEY, v BIGINT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, `INSERT INTO defer_c (k, v) VALUES (1, 10), (2, 10)`); err != nil {
+			t.Fatal(err)
+		}
+		errWant := errors.New("count mismatch")
+		cases := []struct {
+			name string
+			fn   func(tx *Tx)
+			want error // nil: commits
+			// violates, when the transaction fails with a constraint
+			// violation instead.
+			violates bool
+		}{
+			{"two rows expected and updated", func(tx *Tx) {
+				tx.DeferExpect(2, errWant, `UPDATE defer_c SET v = v + 1 WHERE v = $1`, int64(10))
+			}, nil, false},
+			{"two rows expected, none updated", func(tx *Tx) {
+				tx.Defer(`INSERT INTO defer_c (k, v) VALUES ($1, $2)`, int64(3), int64(0))
+				tx.DeferExpect(2, errWant, `UPDATE defer_c SET v = v + 1 WHERE v = $1`, int64(10))
+			}, errWant, false},
+			{"insert that conflicts", func(tx *Tx) {
+				tx.DeferExpect(1, errWant, `INSERT INTO defer_c (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING`, int64(1), int64(0))
+				tx.Defer(`INSERT INTO defer_c (k, v) VALUES ($1, $2)`, int64(4), int64(0))
+			}, errWant, false},
+			{"constraint violation after an expectation", func(tx *Tx) {
+				tx.DeferExpect(1, errWant, `UPDATE defer_c SET v = v + 1 WHERE k = $1`, int64(1))
+				tx.Defer(`INSERT INTO defer_c (k, v) VALUES ($1, $2)`, int64(2), int64(0))
+			}, nil, true},
+		}
+		backend := int64(-1) // PostgreSQL: the connection's server process
+		for _, c := range cases {
+			err := db.Tx(ctx, func(ctx context.Context, tx *Tx) error { c.fn(tx); return nil })
+			switch {
+			case c.violates:
+				if err == nil || errors.Is(err, errWant) {
+					t.Fatalf("%s: err = %v, want the unique violation", c.name, err)
+				}
+			case !errors.Is(err, c.want):
+				t.Fatalf("%s: err = %v, want %v", c.name, err, c.want)
+			}
+			// The same (only) connection serves a transaction that reads;
+			// on PostgreSQL it was rolled back, not thrown away.
+			err = db.Tx(ctx, func(ctx context.Context, tx *Tx) error {
+				var n int
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM defer_c`).Scan(&n); err != nil || db.Kind() != KindPostgres {
+					return err
+				}
+				var pid int64
+				if err := tx.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+					return err
+				}
+				if backend >= 0 && pid != backend {
+					return fmt.Errorf("connection replaced: backend %d, was %d", pid, backend)
+				}
+				backend = pid
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("after %s: %v", c.name, err)
+			}
+		}
+		rows := map[int64]int64{}
+		r, err := db.Query(ctx, `SELECT k, v FROM defer_c ORDER BY k`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			var k, v int64
+			if err := r.Scan(&k, &v); err != nil {
+				t.Fatal(err)
+			}
+			rows[k] = v
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int64]int64{1: 11, 2: 11}; fmt.Sprint(rows) != fmt.Sprint(want) {
+			t.Fatalf("rows = %v, want %v (only the first case commits)", rows, want)
+		}
+	})
+}

@@ -52,6 +52,14 @@
 // server-side statement_timeout on PostgreSQL/CockroachDB) and every Tx call
 // a total one (Options.TxTimeout).
 //
+// Tx.Defer queues a write whose result the caller does not need. On
+// PostgreSQL the queued statements go out together as one pipeline, and a
+// transaction made only of deferred statements is sent whole, BEGIN to
+// COMMIT, in a single round trip: BEGIN waits for the first statement
+// that needs an answer. Its Tx.DeferExpect checks (a compare-and-set that
+// must affect so many rows) are then made by the server, which aborts the
+// transaction on a mismatch.
+//
 // DB.Query and DB.Exec run one statement in its own implicit transaction:
 // READ COMMITTED on PostgreSQL (one statement, one snapshot; never a
 // serialization victim, no predicate locks that make transactions fail),

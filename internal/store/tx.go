@@ -3,8 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/cockroach-go/v2/crdb"
@@ -15,8 +19,13 @@ import (
 // Tx is one attempt of a transaction run by DB.Tx. It is valid only inside
 // the function given to DB.Tx and must not be shared with other goroutines.
 type Tx struct {
+	// tx is the database/sql transaction. On PostgreSQL it is begun
+	// lazily (see begin): a transaction whose statements are all deferred
+	// never opens one and is sent whole, BEGIN to COMMIT, in one round
+	// trip (commitPipelined).
 	tx    *sql.Tx
-	conn  *sql.Conn     // PostgreSQL: the connection of tx, for pipelined flushes
+	conn  *sql.Conn // PostgreSQL: the connection of tx, for pipelined flushes
+	opts  *sql.TxOptions
 	d     time.Duration // statement timeout
 	stmts *stmtCache
 	db    *DB
@@ -59,6 +68,19 @@ func (tx *Tx) Defer(query string, args ...any) {
 // returns mismatch.
 func (tx *Tx) DeferExpect(want int64, mismatch error, query string, args ...any) {
 	tx.deferred = append(tx.deferred, deferredStmt{query: query, args: args, want: want, mismatch: mismatch})
+}
+
+// begin opens the database/sql transaction if it is not open yet.
+func (tx *Tx) begin(ctx context.Context) error {
+	if tx.tx != nil {
+		return nil
+	}
+	stx, err := tx.conn.BeginTx(ctx, tx.opts)
+	if err != nil {
+		return err
+	}
+	tx.tx = stx
+	return nil
 }
 
 // flush runs the deferred statements.
@@ -119,6 +141,9 @@ func (tx *Tx) flush(ctx context.Context) error {
 
 // Exec runs a statement in the transaction.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := tx.begin(ctx); err != nil {
+		return nil, err
+	}
 	if err := tx.flush(ctx); err != nil {
 		return nil, err
 	}
@@ -138,12 +163,18 @@ func (tx *Tx) exec(ctx context.Context, query string, args []any) (sql.Result, e
 // execRaw runs SQL that must not be prepared: migrations (several
 // statements in one string) and session settings.
 func (tx *Tx) execRaw(ctx context.Context, query string) (sql.Result, error) {
+	if err := tx.begin(ctx); err != nil {
+		return nil, err
+	}
 	return execOn(ctx, tx.tx, tx.d, query, nil)
 }
 
 // Query runs a query in the transaction. Close the rows before the next
 // statement: one transaction is one connection.
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*Rows, error) {
+	if err := tx.begin(ctx); err != nil {
+		return nil, err
+	}
 	if err := tx.flush(ctx); err != nil {
 		return nil, err
 	}
@@ -230,39 +261,130 @@ func (db *DB) attempt(ctx context.Context, stmt time.Duration, fn func(context.C
 		// BEGIN IMMEDIATE), so no level is asked of the driver there.
 		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
 	}
-	var (
-		conn *sql.Conn
-		stx  *sql.Tx
-		err  error
-	)
+	tx := &Tx{opts: opts, d: stmt, stmts: db.ws, db: db}
 	if db.kind == KindPostgres {
-		// The transaction's own connection, for Tx.flush's pipeline.
-		if conn, err = db.w.Conn(ctx); err != nil {
+		// The transaction's own connection, for the pipelines of flush
+		// and commitPipelined; BEGIN waits for the first statement that
+		// needs it.
+		conn, err := db.w.Conn(ctx)
+		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		stx, err = conn.BeginTx(ctx, opts)
+		tx.conn = conn
 	} else {
-		stx, err = db.w.BeginTx(ctx, opts)
-	}
-	if err != nil {
-		return err
+		stx, err := db.w.BeginTx(ctx, opts)
+		if err != nil {
+			return err
+		}
+		tx.tx = stx
 	}
 	committed := false
 	defer func() {
-		if !committed {
-			_ = stx.Rollback() // also on panic; the panic goes on
+		if !committed && tx.tx != nil {
+			_ = tx.tx.Rollback() // also on panic; the panic goes on
 		}
 	}()
-	tx := &Tx{tx: stx, conn: conn, d: stmt, stmts: db.ws, db: db}
 	if err := fn(ctx, tx); err != nil {
 		return err
+	}
+	if tx.tx == nil {
+		committed = true
+		return tx.commitPipelined(ctx)
 	}
 	if err := tx.flush(ctx); err != nil {
 		return err
 	}
 	committed = true // Commit ends the transaction whether it succeeds or not
-	return stx.Commit()
+	return tx.tx.Commit()
+}
+
+// commitPipelined sends a PostgreSQL transaction that has only deferred
+// statements as one pipeline: BEGIN, the statements, COMMIT, and a single
+// Sync, so the whole transaction costs one round trip. A DeferExpect
+// statement cannot be checked by the client before the COMMIT is on its
+// way, so it is sent wrapped (expectQuery) to fail on the server when it
+// affects another number of rows; the error aborts the transaction, the
+// COMMIT then only ends it, and the caller gets the statement's mismatch
+// error. Any failure leaves the transaction rolled back and the
+// connection idle, or the connection is discarded.
+func (tx *Tx) commitPipelined(ctx context.Context) error {
+	if len(tx.deferred) == 0 {
+		return nil
+	}
+	queue := tx.deferred
+	tx.deferred = nil
+	err := tx.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: pipelining needs a pgx connection, not %T", dc)
+		}
+		var b pgx.Batch
+		b.Queue(beginSerializable)
+		for _, d := range queue {
+			if d.want >= 0 {
+				args := append(slices.Clip(d.args), d.want)
+				b.Queue(expectQuery(d.query, len(d.args)), args...)
+			} else {
+				b.Queue(d.query, d.args...)
+			}
+		}
+		b.Queue("COMMIT")
+		sctx, cancel := context.WithTimeout(ctx, tx.d)
+		defer cancel()
+		br := c.Conn().SendBatch(sctx, &b)
+		err := pipelineResults(br, queue)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			err = stmtErr(ctx, sctx, err)
+		}
+		// An error inside the transaction leaves it open and aborted
+		// (the statements after it, COMMIT included, were skipped).
+		if pc := c.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), tx.d)
+			defer rcancel()
+			if rerr := pc.Exec(rctx, "ROLLBACK").Close(); rerr != nil {
+				return errors.Join(err, driver.ErrBadConn)
+			}
+		}
+		return err
+	})
+	tx.db.observe(err)
+	return err
+}
+
+// beginSerializable opens the transactions of commitPipelined.
+const beginSerializable = "BEGIN ISOLATION LEVEL SERIALIZABLE"
+
+// pipelineResults reads the results of commitPipelined's batch: BEGIN,
+// queue's statements, COMMIT. It returns the first error, a mismatching
+// DeferExpect as its mismatch error.
+func pipelineResults(br pgx.BatchResults, queue []deferredStmt) error {
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	for _, d := range queue {
+		_, err := br.Exec()
+		if err != nil {
+			if d.want >= 0 && sqlState(err) == "22012" {
+				return d.mismatch
+			}
+			return err
+		}
+	}
+	_, err := br.Exec()
+	return err
+}
+
+// expectQuery wraps a writing statement (an INSERT, UPDATE or DELETE
+// without RETURNING) so that it fails with division_by_zero (22012) when
+// it affects another number of rows than its extra last parameter, the
+// one after its nargs own.
+func expectQuery(query string, nargs int) string {
+	n := nargs
+	return fmt.Sprintf("WITH axon_expect AS (%s RETURNING 1) SELECT 1 / (count(*) = $%d::bigint)::int FROM axon_expect", strings.TrimRight(strings.TrimSpace(query), ";"), n+1)
 }
 
 func (db *DB) cockroachTx(ctx context.Context, stmt time.Duration, fn func(context.Context, *Tx) error) error {
