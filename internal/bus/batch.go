@@ -68,22 +68,43 @@ func (b *Bus) ConsumeBatch(ctx context.Context, s Stream, partition int, durable
 		MaxAckPending: maxBatch,
 		MaxWaiting:    16,
 	}
+	// next is the pull request for the next batch's first message: it is
+	// sent as soon as a batch is handled, before its acks, so that a
+	// message published meanwhile is on its way already (a writer waiting
+	// for its answer sends the next one right away).
+	var next jetstream.MessageBatch
 	b.pullLoop(ctx, s, cfg, log, func(cons jetstream.Consumer) error {
-		msgs, err := fetchBatch(cons, maxBatch, o.PollWait)
+		first := next
+		next = nil
+		msgs, err := fetchBatch(cons, first, maxBatch, o.PollWait)
 		if len(msgs) > 0 {
-			b.handleBatch(ctx, msgs, h, o, log)
+			b.handleBatch(ctx, msgs, h, o, log, func() {
+				if ctx.Err() == nil {
+					next, _ = cons.Fetch(1, jetstream.FetchMaxWait(o.PollWait))
+				}
+			})
 		}
 		return err
 	})
+	// A message the last request delivered after the loop ended goes back
+	// at once, rather than waiting out AckWait for the next owner.
+	if next != nil {
+		for m := range next.Messages() {
+			_ = m.Nak()
+		}
+	}
 	return nil
 }
 
-// fetchBatch waits up to wait for one message, then takes up to max-1 more
-// that are already available.
-func fetchBatch(cons jetstream.Consumer, max int, wait time.Duration) ([]jetstream.Msg, error) {
-	first, err := cons.Fetch(1, jetstream.FetchMaxWait(wait))
-	if err != nil {
-		return nil, err
+// fetchBatch waits up to wait for one message (of first, a request made
+// already, if not nil), then takes up to max-1 more that are already
+// available.
+func fetchBatch(cons jetstream.Consumer, first jetstream.MessageBatch, max int, wait time.Duration) ([]jetstream.Msg, error) {
+	if first == nil {
+		var err error
+		if first, err = cons.Fetch(1, jetstream.FetchMaxWait(wait)); err != nil {
+			return nil, err
+		}
 	}
 	var msgs []jetstream.Msg
 	for m := range first.Messages() {
@@ -108,7 +129,9 @@ func fetchBatch(cons jetstream.Consumer, max int, wait time.Duration) ([]jetstre
 	return msgs, nil
 }
 
-func (b *Bus) handleBatch(ctx context.Context, jms []jetstream.Msg, h BatchHandler, o ConsumeOptions, log *slog.Logger) {
+// handleBatch runs h on jms until it succeeds (or ctx ends: then they are
+// NAKed), then calls handled and acks them.
+func (b *Bus) handleBatch(ctx context.Context, jms []jetstream.Msg, h BatchHandler, o ConsumeOptions, log *slog.Logger, handled func()) {
 	msgs := make([]Msg, 0, len(jms))
 	for _, jm := range jms {
 		md, err := jm.Metadata()
@@ -147,10 +170,10 @@ func (b *Bus) handleBatch(ctx context.Context, jms []jetstream.Msg, h BatchHandl
 			_ = jm.InProgress()
 		}
 	}
+	handled()
 	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer acancel()
-	// Ack in order; the last one waits for the server's confirmation so
-	// that a batch is known to be done before the next is fetched.
+	// Ack in order; the last one waits for the server's confirmation.
 	for i, jm := range jms {
 		var err error
 		if i == len(jms)-1 {
