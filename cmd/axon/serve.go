@@ -77,6 +77,7 @@ type server struct {
 	emb   *bus.Embedded
 	bus   *bus.Bus
 	sub   *roomserver.Submitter
+	rooms *roomserver.Server // the room role, when this process has it
 	sync  *syncapi.API
 	http  []*http.Server
 	addrs []string // bound addresses, in the order of http
@@ -174,19 +175,29 @@ func (s *server) start(ctx context.Context) error {
 			return err
 		}
 		s.goRole("room", func() error { return rs.Run(roleCtx, co) })
+		s.rooms = rs
 	}
 
 	// The sync role's wake-ups travel over NATS so that every sync worker
-	// hears every indexer.
+	// hears every indexer; this process's own long-polls are woken
+	// directly.
 	notifier := syncapi.NewNotifier()
+	var local *syncapi.Notifier
+	if cfg.HasRole(config.RoleSync) {
+		local = notifier
+	}
+	wakes, err := syncapi.NewWakePublisher(s.bus.Conn(), local, log)
+	if err != nil {
+		return err
+	}
 	if cfg.HasRole(config.RoleSync) {
 		if err := syncapi.RegisterMetrics(reg, notifier); err != nil {
 			return err
 		}
-		if _, err := s.bus.Conn().Subscribe(syncapi.WakeSubject, syncapi.WakeHandler(notifier, log)); err != nil {
+		if _, err := s.bus.Conn().Subscribe(syncapi.WakeSubject, wakes.Handler()); err != nil {
 			return fmt.Errorf("NATS: subscribe to sync wake-ups: %w", err)
 		}
-		ix := syncapi.NewIndexer(s.db, s.bus, log.With("role", "sync"), syncapi.PublishWake(s.bus.Conn(), log))
+		ix := syncapi.NewIndexer(s.db, s.bus, log.With("role", "sync"), wakes.Wake)
 		s.goRole("sync-indexer", func() error {
 			return co.Own(roleCtx, syncapi.IndexerResource, 1, func(ctx context.Context, _ int) {
 				if err := ix.Run(ctx); err != nil {
@@ -202,6 +213,9 @@ func (s *server) start(ctx context.Context) error {
 	if cfg.HasRole(config.RoleClient) || cfg.HasRole(config.RoleSync) {
 		if s.sub, err = roomserver.NewSubmitter(s.bus); err != nil {
 			return err
+		}
+		if s.rooms != nil {
+			s.rooms.ReplyLocally(s.sub)
 		}
 		// The account hooks need the room endpoints, which need the
 		// account service's authentication: tie the knot through rooms.
@@ -252,7 +266,7 @@ func (s *server) start(ctx context.Context) error {
 				return acc.Capabilities(&accounts.Device{UserID: id.UserID(d.UserID), DeviceID: d.DeviceID, IsGuest: d.IsGuest})
 			},
 		})
-		ud, err = s.userData(roleCtx, authn, notifier, acc)
+		ud, err = s.userData(roleCtx, authn, notifier, wakes, acc)
 		if err != nil {
 			return err
 		}
@@ -331,10 +345,9 @@ func newLimiter(rl config.RateLimit) (*ratelimit.Limiter, error) {
 
 // userData wires services/userdata: its wake-ups reach every sync worker
 // over NATS; typing updates travel between processes on their own subject.
-func (s *server) userData(ctx context.Context, authn func(*http.Request) (clientapi.Device, error), n *syncapi.Notifier, acc *accounts.Service) (*userdata.Service, error) {
+func (s *server) userData(ctx context.Context, authn func(*http.Request) (clientapi.Device, error), n *syncapi.Notifier, wakes *syncapi.WakePublisher, acc *accounts.Service) (*userdata.Service, error) {
 	rd := roomserver.NewReader(s.db)
 	nc := s.bus.Conn()
-	publishWake := syncapi.PublishWake(nc, s.log)
 	ud := userdata.New(s.db,
 		func(r *http.Request) (userdata.Device, error) {
 			d, err := authn(r)
@@ -350,7 +363,7 @@ func (s *server) userData(ctx context.Context, authn func(*http.Request) (client
 			if len(rooms) > 0 {
 				users = nil
 			}
-			publishWake(syncapi.Wake{Users: users, Rooms: rooms})
+			wakes.Wake(syncapi.Wake{Users: users, Rooms: rooms})
 		},
 		userdata.Config{
 			ServerName: string(s.cfg.ServerName),

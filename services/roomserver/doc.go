@@ -21,10 +21,12 @@
 // room's head is advanced with a compare-and-set on rooms.head_seq (the
 // value this worker last committed), the events, the state history, the
 // memberships, the client transaction IDs and one outbox row per event are
-// written together. Only then are the writers answered. The statements are
-// deferred (store.Tx.Defer), so on PostgreSQL a batch costs BEGIN, one
-// pipelined round trip and COMMIT; the head's compare-and-set is one of
-// them and fails the transaction when it matches no row.
+// written together. Only then are the writers answered: over NATS, or
+// directly when the writer is this process's Submitter (ReplyLocally).
+// The statements are all deferred (store.Tx.Defer), so on PostgreSQL a
+// batch's transaction is one round trip, BEGIN to COMMIT; the head's
+// compare-and-set is one of its statements and aborts the transaction
+// when it matches no row.
 //
 // On SQLite and PostgreSQL the batches that several partitions of one
 // process commit at the same moment are merged into one transaction

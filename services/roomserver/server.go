@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/axon-hs/axon/internal/bus"
@@ -58,7 +59,16 @@ type Server struct {
 	// gc merges the commits of concurrent partitions (not on CockroachDB:
 	// see groupCommit); nil means each batch commits on its own.
 	gc *groupCommit
+	// local is this process's Submitter, if any (ReplyLocally).
+	local atomic.Pointer[Submitter]
 }
+
+// ReplyLocally makes the partitions answer the inputs of sub, the
+// Submitter of this same process, by handing it their Results directly
+// instead of publishing them on its reply subjects: a send then waits for
+// no NATS round trip after its commit. Inputs of other processes are
+// answered over NATS as before.
+func (s *Server) ReplyLocally(sub *Submitter) { s.local.Store(sub) }
 
 // New returns the room role. Run starts it.
 func New(db *store.DB, b *bus.Bus, cfg Config) (*Server, error) {

@@ -58,13 +58,24 @@ func (s *Submitter) onReply(m *nats.Msg) {
 	if err := json.Unmarshal(m.Data, &res); err != nil {
 		return
 	}
+	s.deliver(m.Subject, res)
+}
+
+// deliver hands res to the Submit call waiting on subject. It reports
+// whether subject is one of this Submitter's (whose caller may have given
+// up waiting meanwhile).
+func (s *Submitter) deliver(subject string, res Result) bool {
+	if len(subject) <= len(s.prefix) || subject[:len(s.prefix)] != s.prefix || subject[len(s.prefix)] != '.' {
+		return false
+	}
 	s.mu.Lock()
-	ch := s.waiting[m.Subject]
-	delete(s.waiting, m.Subject)
+	ch := s.waiting[subject]
+	delete(s.waiting, subject)
 	s.mu.Unlock()
 	if ch != nil {
 		ch <- res // buffered
 	}
+	return true
 }
 
 // Submit publishes in and waits for its Result.

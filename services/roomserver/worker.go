@@ -120,7 +120,11 @@ func (w *partitionWorker) handleOnce(ctx context.Context, msgs []bus.Msg, lookup
 	}
 	// The writers are answered as soon as their events are committed; the
 	// relay to ROOM_EVENTS follows (the outbox guarantees it).
+	local := w.s.local.Load()
 	for _, rp := range b.replies {
+		if local != nil && local.deliver(rp.to, rp.res) {
+			continue
+		}
 		data, _ := json.Marshal(rp.res)
 		if err := w.s.bus.Conn().Publish(rp.to, data); err != nil {
 			w.log.Warn("roomserver: reply failed", "err", err)

@@ -8,8 +8,9 @@
 // sync_events and sync_memberships keyed by the stream sequence, then
 // advances sync_positions in the same transaction. So every position up to
 // the stored one is indexed, and a sync token (the position) never skips
-// an event. After each batch it publishes a wake-up on core NATS, which
-// every sync worker's Notifier receives.
+// an event. After each batch it wakes its own process's Notifier and
+// publishes the wake-up on core NATS for the other sync workers
+// (WakePublisher; a process ignores its own wake-ups coming back).
 //
 // # /sync
 //

@@ -34,9 +34,12 @@ type Indexer struct {
 // Wake tells sync workers that the index moved: the new position and the
 // rooms and users concerned.
 type Wake struct {
-	Pos   int64    `json:"pos"`
-	Rooms []string `json:"rooms,omitempty"`
-	Users []string `json:"users,omitempty"`
+	// Origin identifies the publishing process (WakePublisher), which
+	// has woken its own notifier already.
+	Origin string   `json:"origin,omitempty"`
+	Pos    int64    `json:"pos"`
+	Rooms  []string `json:"rooms,omitempty"`
+	Users  []string `json:"users,omitempty"`
 }
 
 // NewIndexer returns an indexer; wake is called after each committed batch.
