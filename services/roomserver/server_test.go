@@ -410,3 +410,30 @@ func TestStatesAtMatchesStateAt(t *testing.T) {
 		}
 	})
 }
+
+// The room role answers its own process's Submitter directly and any other
+// over NATS. The local Submitter here has stopped listening on NATS, so
+// only a direct answer reaches it.
+func TestRepliesToTheLocalSubmitterSkipNATS(t *testing.T) {
+	h := newHarness(t, testenv.Engines()[0])
+	roomID := h.createRoom("12")
+	local, err := NewSubmitter(h.bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := local.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.ReplyLocally(local)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := local.Submit(ctx, &Input{RoomID: roomID, Events: []Template{{Type: "m.room.message", Sender: alice,
+		Content: js(t, `{"msgtype":"m.text","body":"local"}`)}}})
+	if err != nil || res.Error != nil || len(res.EventIDs) != 1 {
+		t.Fatalf("local submit: %+v, %v", res, err)
+	}
+	// h.sub is another process's as far as the room role knows.
+	if res := h.send(roomID, alice, nil, "remote"); res.Error != nil || len(res.EventIDs) != 1 {
+		t.Fatalf("remote submit: %+v", res)
+	}
+}
