@@ -16,6 +16,7 @@ func TestAPISync(t *testing.T) {
 		{"RoomSummaryCounts", apiSyncRoomSummary},
 		{"IncrementalOnlyNew", apiSyncIncremental},
 		{"GappyTimeline", apiSyncGappy},
+		{"LongGapManyRooms", apiSyncLongGap},
 		{"FullState", apiSyncFullState},
 		{"LeaveThenRejoin", apiSyncLeaveRejoin},
 		{"Invites", apiSyncInvites},
@@ -289,6 +290,48 @@ func apiSyncGappy(t *testing.T, ts *testServer) {
 	fw := alice.apiMessages(t, room, url.Values{"dir": {"f"}, "from": {since}, "to": {j.Timeline.PrevBatch}, "limit": {"50"}})
 	if got := apiIDs(fw.Chunk); !slices.Equal(got, gap) {
 		t.Errorf("/messages forwards from since to prev_batch = %v, want %v", got, gap)
+	}
+}
+
+// apiSyncLongGap: after a gap of more new events than an incremental
+// sync reads in its first query (recentEventsMax), every room with news
+// still has its newest events, limited, and a quiet room is not shown;
+// after a short gap the same rooms give exactly their new events.
+func apiSyncLongGap(t *testing.T, ts *testServer) {
+	alice := apiUser(t, ts, "longgap")
+	busy, other, quiet := alice.apiRoom(t, nil), alice.apiRoom(t, nil), alice.apiRoom(t, nil)
+	f := apiFilter(map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": 3}}})
+	mark := alice.apiText(t, quiet, "before the gap")
+	since := alice.apiSyncUntilEvent(t, url.Values{"filter": {f}}, quiet, mark).NextBatch
+
+	var busyIDs []string
+	for i := range 110 {
+		busyIDs = append(busyIDs, alice.apiText(t, busy, fmt.Sprintf("busy %d", i)))
+	}
+	o1, o2 := alice.apiText(t, other, "other 1"), alice.apiText(t, other, "other 2")
+	s := alice.apiSyncUntilEvent(t, url.Values{"since": {since}, "filter": {f}}, other, o2)
+	if j := s.Rooms.Join[busy]; !slices.Equal(apiIDs(j.Timeline.Events), busyIDs[len(busyIDs)-3:]) || !j.Timeline.Limited {
+		t.Errorf("busy room after a long gap: timeline %v limited %v, want the last 3 of 110, limited", apiIDs(j.Timeline.Events), j.Timeline.Limited)
+	}
+	if j := s.Rooms.Join[other]; !slices.Equal(apiIDs(j.Timeline.Events), []string{o1, o2}) || j.Timeline.Limited {
+		t.Errorf("other room after a long gap: timeline %v limited %v, want [%s %s], not limited", apiIDs(j.Timeline.Events), j.Timeline.Limited, o1, o2)
+	}
+	if _, ok := s.Rooms.Join[quiet]; ok {
+		t.Errorf("a room without news is in an incremental sync")
+	}
+
+	// A short gap: four events in one room, one in another.
+	b1, b2, b3, b4 := alice.apiText(t, busy, "b1"), alice.apiText(t, busy, "b2"), alice.apiText(t, busy, "b3"), alice.apiText(t, busy, "b4")
+	o3 := alice.apiText(t, other, "other 3")
+	s = alice.apiSyncUntilEvent(t, url.Values{"since": {s.NextBatch}, "filter": {f}}, other, o3)
+	if j := s.Rooms.Join[busy]; !slices.Equal(apiIDs(j.Timeline.Events), []string{b2, b3, b4}) || !j.Timeline.Limited {
+		t.Errorf("busy room after a short gap: timeline %v limited %v, want [%s %s %s], limited (%s left out)", apiIDs(j.Timeline.Events), j.Timeline.Limited, b2, b3, b4, b1)
+	}
+	if j := s.Rooms.Join[other]; !slices.Equal(apiIDs(j.Timeline.Events), []string{o3}) || j.Timeline.Limited {
+		t.Errorf("other room after a short gap: timeline %v limited %v, want [%s]", apiIDs(j.Timeline.Events), j.Timeline.Limited, o3)
+	}
+	if _, ok := s.Rooms.Join[quiet]; ok {
+		t.Errorf("a room without news is in an incremental sync")
 	}
 }
 

@@ -31,6 +31,8 @@ type syncRequest struct {
 	unreads map[string]unreadCounts
 	// rules are the user's push rules, for the unread counts.
 	rules *pushrules.Rules
+	// members are the user's memberships at the computation's position.
+	members map[string]memberState
 }
 
 type computed struct {
@@ -51,14 +53,22 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 	a := s.api
 	var next Token
 	ud := a.cfg.UserData
+	// The two streams' positions are read side by side.
+	udPos := make(chan error, 1)
 	if ud != nil {
-		var err error
-		if next.UserData, err = ud.Position(ctx); err != nil {
-			return nil, nil, err
-		}
 		next.Typing = ud.TypingPosition()
+		go func() {
+			var err error
+			next.UserData, err = ud.Position(ctx)
+			udPos <- err
+		}()
+	} else {
+		udPos <- nil
 	}
 	cur, err := currentPos(ctx, a.db)
+	if uerr := <-udPos; err == nil {
+		err = uerr
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -81,15 +91,14 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 	rooms := &roomsResponse{Join: map[string]*joinedRoom{}, Invite: map[string]*invitedRoom{},
 		Leave: map[string]*leftRoom{}, Knock: map[string]*knockedRoom{}}
 	c := &computed{out: resp}
-	now, err := membershipsAt(ctx, a.db, s.userID, cur)
+	now, earlier, err := membershipsAt(ctx, a.db, s.userID, cur, from)
 	if err != nil {
 		return nil, nil, err
 	}
+	s.members = now
 	var before map[string]memberState
 	if s.since != nil {
-		if before, err = membershipsAt(ctx, a.db, s.userID, from); err != nil {
-			return nil, nil, err
-		}
+		before = earlier[0]
 	}
 	var newlyJoined []string
 	var waitRooms []string
@@ -177,8 +186,11 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 			udCh <- udResult{data, err}
 		}()
 	}
-	// An incremental sync shows only the joined rooms with something new;
-	// one query finds them, instead of one timeline query per room.
+	// An incremental sync shows only the joined rooms with something new.
+	// One query reads every new event of those rooms when there are a
+	// few (their timelines then need no other); after a longer gap one
+	// query finds the rooms with news, and their timelines are read next.
+	var recent map[string][]indexed
 	if s.since != nil {
 		var quiet []string
 		for _, j := range jobs {
@@ -187,8 +199,17 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 			}
 		}
 		if len(quiet) > 0 {
-			news, err := roomsWithNews(ctx, a.db, quiet, from, cur)
+			rows, complete, err := recentEvents(ctx, a.db, quiet, from, cur, recentEventsMax)
 			if err != nil {
+				return nil, nil, err
+			}
+			news := make(map[string]bool, len(rows))
+			if complete {
+				recent = rows
+				for id := range rows {
+					news[id] = true
+				}
+			} else if news, err = roomsWithNews(ctx, a.db, quiet, from, cur); err != nil {
 				return nil, nil, err
 			}
 			jobs = slices.DeleteFunc(jobs, func(j *joinJob) bool { return !j.full && !news[j.roomID] })
@@ -212,11 +233,14 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 			if j.full && s.since == nil {
 				reqs[i].from = 0
 			}
+			if rows, ok := recent[j.roomID]; ok && !j.full {
+				reqs[i].rows, reqs[i].haveRows = rows, true
+			}
 		}
 		posCh := make(chan error, 1)
 		go func() {
 			var err error
-			s.readPos, err = readPositions(ctx, a.db, s.userID, ids)
+			s.readPos, err = readPositions(ctx, a.db, s.userID, ids, now)
 			posCh <- err
 		}()
 		tls, err = s.timelines(ctx, reqs)
@@ -370,7 +394,15 @@ func newJoinedRoom() *joinedRoom {
 type timelineReq struct {
 	info     roomserver.RoomInfo
 	from, to int64
+	// rows, when haveRows, are every indexed event of (from, to], newest
+	// first (recentEvents read them already).
+	rows     []indexed
+	haveRows bool
 }
+
+// recentEventsMax is the most new events an incremental sync reads in
+// its first query (recentEvents).
+const recentEventsMax = 100
 
 // timelineRes is a room's timeline, and the room_seq just before it.
 type timelineRes struct {
@@ -397,14 +429,25 @@ func (s *syncRequest) timelineFor(ctx context.Context, info roomserver.RoomInfo,
 func (s *syncRequest) timelines(ctx context.Context, reqs []timelineReq) (map[string]timelineRes, error) {
 	a := s.api
 	limit := s.filter.TimelineLimit()
-	ranges := make([]roomRange, len(reqs))
-	for i, r := range reqs {
-		ranges[i] = roomRange{roomID: r.info.ID, from: r.from, to: r.to}
+	ranges := make([]roomRange, 0, len(reqs))
+	for _, r := range reqs {
+		if !r.haveRows {
+			ranges = append(ranges, roomRange{roomID: r.info.ID, from: r.from, to: r.to})
+		}
 	}
-	rowsOf, err := roomEventsMany(ctx, a.db, ranges, limit+1)
-	if err != nil {
-		return nil, err
+	rowsOf := make(map[string][]indexed, len(reqs))
+	if len(ranges) > 0 {
+		var err error
+		if rowsOf, err = roomEventsMany(ctx, a.db, ranges, limit+1); err != nil {
+			return nil, err
+		}
 	}
+	for _, r := range reqs {
+		if r.haveRows {
+			rowsOf[r.info.ID] = slices.Clone(r.rows[:min(len(r.rows), limit+1)])
+		}
+	}
+	var err error
 	out := make(map[string]timelineRes, len(reqs))
 	keysByVersion := map[*roomversion.Version][]roomserver.EventKey{}
 	for _, r := range reqs {

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -29,24 +30,34 @@ type memberState struct {
 	pos        int64 // position of the membership event
 }
 
-// membershipsAt returns the user's latest membership per room at pos, and
-// which rooms' memberships changed after since.
-func membershipsAt(ctx context.Context, db *store.DB, userID string, pos int64) (map[string]memberState, error) {
+// membershipsAt returns the user's latest membership per room at pos,
+// and at each of the positions of also (which must be <= pos), with one
+// query.
+func membershipsAt(ctx context.Context, db *store.DB, userID string, pos int64, also ...int64) (map[string]memberState, []map[string]memberState, error) {
 	rows, err := db.Query(ctx, `SELECT room_id, membership, pos FROM sync_memberships
 		WHERE user_id = $1 AND pos <= $2 ORDER BY pos`, userID, pos)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	out := make(map[string]memberState)
+	earlier := make([]map[string]memberState, len(also))
+	for i := range earlier {
+		earlier[i] = make(map[string]memberState)
+	}
 	for rows.Next() {
 		var m memberState
 		if err := rows.Scan(&m.roomID, &m.membership, &m.pos); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[m.roomID] = m
+		for i, at := range also {
+			if m.pos <= at {
+				earlier[i][m.roomID] = m
+			}
+		}
 	}
-	return out, rows.Err()
+	return out, earlier, rows.Err()
 }
 
 // indexed is one sync_events row.
@@ -121,28 +132,66 @@ func roomEventsMany(ctx context.Context, db *store.DB, ranges []roomRange, limit
 		if err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var room string
-			var ix indexed
-			var dev, txn, mentions, redactedBy sql.NullString
-			if err := rows.Scan(&room, &ix.pos, &ix.eventID, &ix.roomSeq, &dev, &txn, &ix.sender, &ix.notifies, &mentions, &redactedBy,
-				&ix.pushPlain, &ix.pushMention); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			ix.deviceID, ix.txnID, ix.mentions, ix.redactedBy = dev.String, txn.String, mentions.String, redactedBy.String
-			out[room] = append(out[room], ix)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		byRoom, _, err := scanIndexed(rows)
+		if err != nil {
 			return nil, err
 		}
+		maps.Copy(out, byRoom)
 	}
 	for _, rows := range out {
 		// A UNION ALL promises no order.
 		slices.SortFunc(rows, func(a, b indexed) int { return cmp.Compare(b.pos, a.pos) })
 	}
 	return out, nil
+}
+
+// recentEvents returns, by room, the indexed events of the rooms with
+// from < pos <= to, newest first, with one query, when there are at most
+// max of them; complete is false (and the map nil) when there are more.
+// An incremental sync thus finds which rooms have news and their
+// timelines at once, in the usual case of a few new events.
+func recentEvents(ctx context.Context, db *store.DB, roomIDs []string, from, to int64, max int) (byRoom map[string][]indexed, complete bool, err error) {
+	if len(roomIDs) > recentEventsRooms {
+		return nil, false, nil
+	}
+	args := []any{from, to, max + 1}
+	for _, id := range roomIDs {
+		args = append(args, id)
+	}
+	rows, err := db.Query(ctx, `SELECT `+indexedColumns+` FROM sync_events WHERE pos > $1 AND pos <= $2 AND room_id IN (`+
+		store.Placeholders(4, len(roomIDs))+`) ORDER BY pos DESC LIMIT $3`, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	byRoom, n, err := scanIndexed(rows)
+	if err != nil || n > max {
+		return nil, false, err
+	}
+	return byRoom, true, nil
+}
+
+// recentEventsRooms bounds the rooms of one recentEvents query; a user in
+// more rooms takes the roomsWithNews path.
+const recentEventsRooms = 500
+
+// scanIndexed reads and closes rows of indexedColumns, grouping them by
+// room in the order they come; n counts them.
+func scanIndexed(rows *store.Rows) (byRoom map[string][]indexed, n int, err error) {
+	defer rows.Close()
+	byRoom = make(map[string][]indexed)
+	for rows.Next() {
+		var room string
+		var ix indexed
+		var dev, txn, mentions, redactedBy sql.NullString
+		if err := rows.Scan(&room, &ix.pos, &ix.eventID, &ix.roomSeq, &dev, &txn, &ix.sender, &ix.notifies, &mentions, &redactedBy,
+			&ix.pushPlain, &ix.pushMention); err != nil {
+			return nil, 0, err
+		}
+		ix.deviceID, ix.txnID, ix.mentions, ix.redactedBy = dev.String, txn.String, mentions.String, redactedBy.String
+		byRoom[room] = append(byRoom[room], ix)
+		n++
+	}
+	return byRoom, n, rows.Err()
 }
 
 // roomsWithNews returns which of the rooms have indexed events with

@@ -71,7 +71,7 @@ func (s *syncRequest) unreadMany(ctx context.Context, reqs []unreadReq) (map[str
 		}
 	}
 	if len(missing) > 0 {
-		got, err := readPositions(ctx, a.db, s.userID, missing)
+		got, err := readPositions(ctx, a.db, s.userID, missing, s.members)
 		if err != nil {
 			return nil, err
 		}
@@ -301,30 +301,41 @@ func countUnreadMany(ctx context.Context, db *store.DB, userID string, ranges []
 
 // readPositions returns, for each room, the position from which the
 // user's unread messages count: their latest read receipt (public or
-// private), else their latest join, else 0. Two queries for all rooms.
-func readPositions(ctx context.Context, db *store.DB, userID string, roomIDs []string) (map[string]int64, error) {
+// private), else their latest join, else 0. One query for the receipts
+// of all rooms, and one for the latest joins of the rooms in which
+// members (the user's memberships at the sync's position, when known)
+// does not show the user joined: the latest membership of a joined user
+// is their latest join (a profile change is a join too).
+func readPositions(ctx context.Context, db *store.DB, userID string, roomIDs []string, members map[string]memberState) (map[string]int64, error) {
 	receipts := map[string]int64{}
 	joins := map[string]int64{}
 	for len(roomIDs) > 0 {
 		chunk := roomIDs[:min(len(roomIDs), 500)]
 		roomIDs = roomIDs[len(chunk):]
 		args := []any{userID}
+		joinArgs := []any{userID}
 		for _, id := range chunk {
 			args = append(args, id)
+			if m, ok := members[id]; ok && m.membership == "join" {
+				joins[id] = m.pos
+			} else {
+				joins[id] = 0
+				joinArgs = append(joinArgs, id)
+			}
 		}
-		for _, id := range chunk {
-			joins[id] = 0
-		}
-		in := store.Placeholders(2, len(chunk))
 		if err := scanMaxPos(ctx, db, receipts, `SELECT r.room_id, MAX(x.pos) FROM userdata_receipts r
 			JOIN sync_events x ON x.event_id = r.event_id
-			WHERE r.user_id = $1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.room_id IN (`+in+`)
+			WHERE r.user_id = $1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.room_id IN (`+
+			store.Placeholders(2, len(chunk))+`)
 			GROUP BY r.room_id`, args); err != nil {
 			return nil, err
 		}
-		if err := scanMaxPos(ctx, db, joins, `SELECT room_id, MAX(pos) FROM sync_memberships
-			WHERE user_id = $1 AND membership = 'join' AND room_id IN (`+in+`) GROUP BY room_id`, args); err != nil {
-			return nil, err
+		if len(joinArgs) > 1 {
+			if err := scanMaxPos(ctx, db, joins, `SELECT room_id, MAX(pos) FROM sync_memberships
+				WHERE user_id = $1 AND membership = 'join' AND room_id IN (`+store.Placeholders(2, len(joinArgs)-1)+`) GROUP BY room_id`,
+				joinArgs); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for room, pos := range receipts {
