@@ -20,20 +20,48 @@ const DefaultBodyLimit = 1 << 20
 // Content-Type application/json. HTML characters are not escaped. v is
 // encoded before anything is written, so an encoding failure returns an
 // error (for [Handle] to turn into a 500) instead of a half-written body.
+//
+// A v that is an [Appender] encodes itself.
 func WriteJSON(w http.ResponseWriter, status int, v any) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("httpx: encode response: %w", err)
+	var b []byte
+	if a, ok := v.(Appender); ok {
+		var err error
+		if b, err = a.AppendJSON(make([]byte, 0, 4096)); err != nil {
+			return fmt.Errorf("httpx: encode response: %w", err)
+		}
+	} else {
+		var err error
+		if b, err = MarshalNoEscape(v); err != nil {
+			return fmt.Errorf("httpx: encode response: %w", err)
+		}
 	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, err := w.Write(b)
 	return err
+}
+
+// Appender is a response body that encodes itself, for large responses
+// made mostly of JSON encoded already (a /sync response's events):
+// encoding/json validates and compacts again whatever a MarshalJSON
+// method returns, a second pass over every byte. AppendJSON must append
+// valid JSON to b.
+type Appender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
+// MarshalNoEscape is json.Marshal without the escaping of HTML
+// characters, as WriteJSON writes.
+func MarshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // DecodeJSON reads r's body, at most limit bytes (DefaultBodyLimit if

@@ -84,9 +84,10 @@ func ToClient(e *StoredEvent, o FormatOptions) ClientEvent {
 }
 
 // MarshalJSON implements json.Marshaler.
-func (e ClientEvent) MarshalJSON() ([]byte, error) { return e.appendJSON(make([]byte, 0, 512)), nil }
+func (e ClientEvent) MarshalJSON() ([]byte, error) { return e.Append(make([]byte, 0, 512)), nil }
 
-func (e ClientEvent) appendJSON(b []byte) []byte {
+// Append appends the event's JSON to b.
+func (e ClientEvent) Append(b []byte) []byte {
 	b = append(b, `{"content":`...)
 	if e.Content.Exists() {
 		b = e.Content.AppendCanonical(b)
@@ -124,7 +125,7 @@ func (e ClientEvent) appendJSON(b []byte) []byte {
 		switch {
 		case u.RedactedBecause != nil:
 			b = append(b, sep+`"redacted_because":`...)
-			b = u.RedactedBecause.appendJSON(b)
+			b = u.RedactedBecause.Append(b)
 			sep = ","
 		case u.RedactedBecauseID != "":
 			b = append(b, sep+`"redacted_because":{"event_id":`...)
