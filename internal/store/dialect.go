@@ -79,6 +79,25 @@ func (sqliteDialect) Kind() Kind                        { return KindSQLite }
 func (sqliteDialect) Placeholder(n int) string          { return "$" + strconv.Itoa(n) }
 func (sqliteDialect) Expand(sql string) (string, error) { return expand(sql, sqliteTypes) }
 
+// AnyOf returns the condition "is one of values", to follow a column
+// name, for a statement whose next placeholder is $n, and its arguments.
+// On PostgreSQL and CockroachDB it is "= ANY($n)" with values as one
+// array parameter, so that the statement's text, and the plan prepared
+// for it on each connection, do not depend on how many values there
+// are: an IN list of a new length is a new statement, parsed and planned
+// again on every connection it runs on. On SQLite it is an IN list.
+// values must not be empty.
+func (db *DB) AnyOf(n int, values []string) (string, []any) {
+	if db.kind == KindSQLite {
+		args := make([]any, len(values))
+		for i, v := range values {
+			args[i] = v
+		}
+		return "IN (" + Placeholders(n, len(values)) + ")", args
+	}
+	return "= ANY($" + strconv.Itoa(n) + "::text[])", []any{values}
+}
+
 // Placeholders returns n placeholders "$first, …, $first+n-1", for IN
 // lists and multi-row VALUES.
 func Placeholders(first, n int) string {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 )
 
@@ -128,6 +129,52 @@ func TestUpsert(t *testing.T) {
 		var n int
 		if err := db.QueryRow(ctx, "SELECT count(*) FROM kv WHERE namespace = 'test'").Scan(&n); err != nil || n != 1 {
 			t.Fatalf("rows = %d, %v; want 1", n, err)
+		}
+	})
+}
+
+// AnyOf matches exactly the given values, with one statement text for
+// any number of them on PostgreSQL.
+func TestAnyOf(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e engine) {
+		db := openMigrated(t, e, Options{})
+		ctx := testCtx(t)
+		if _, err := db.Exec(ctx, `CREATE TABLE anyof_t (k TEXT PRIMARY KEY)`); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"a", "b", "c'd", "e"} {
+			if _, err := db.Exec(ctx, `INSERT INTO anyof_t (k) VALUES ($1)`, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		texts := map[string]bool{}
+		for _, want := range [][]string{{"a"}, {"c'd", "e"}, {"b", "zz", "a"}} {
+			cond, args := db.AnyOf(2, want)
+			q := `SELECT k FROM anyof_t WHERE k <> $1 AND k ` + cond + ` ORDER BY k`
+			texts[q] = true
+			rows, err := db.Query(ctx, q, append([]any{"x"}, args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, k)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			rows.Close()
+			exp := slices.DeleteFunc(slices.Sorted(slices.Values(want)), func(k string) bool { return k == "zz" })
+			if !slices.Equal(got, exp) {
+				t.Errorf("AnyOf(%q) selected %q, want %q", want, got, exp)
+			}
+		}
+		if db.Kind() != KindSQLite && len(texts) != 1 {
+			t.Errorf("AnyOf made %d statement texts for three lengths, want 1", len(texts))
 		}
 	})
 }

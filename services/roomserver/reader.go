@@ -61,8 +61,8 @@ func (rd *Reader) EventsByID(ctx context.Context, v *roomversion.Version, ids []
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), 500)]
 		ids = ids[len(chunk):]
-		rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM events WHERE NOT rejected AND event_id IN (`+
-			store.Placeholders(1, len(chunk))+`)`, anys(chunk)...)
+		in, args := rd.db.AnyOf(1, chunk)
+		rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM events WHERE NOT rejected AND event_id `+in, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -318,6 +318,32 @@ func (rd *Reader) StatesAt(ctx context.Context, qs []StateQuery) (map[string][]*
 		out[q.RoomID] = nil
 	}
 	for v, qs := range byVersion {
+		if rd.db.Kind() != store.KindSQLite {
+			// One statement for any number of rooms (see store.DB.AnyOf):
+			// a lateral scan of each room's state rows (OFFSET 0 keeps
+			// the planner from turning it into a join over the table).
+			rooms := make([]string, len(qs))
+			seqs := make([]int64, len(qs))
+			for i, q := range qs {
+				rooms[i], seqs[i] = q.RoomID, q.Seq
+			}
+			rows, err := rd.db.Query(ctx, `SELECT st.event_id, st.redacted_by
+				FROM unnest($1::text[], $2::bigint[]) AS q(room_id, seq)
+				CROSS JOIN LATERAL (SELECT s.event_id, s.redacted_by, s.room_id, s.type, s.state_key FROM state_history s
+					WHERE s.room_id = q.room_id AND s.from_seq <= q.seq AND (s.to_seq IS NULL OR s.to_seq > q.seq) OFFSET 0) st
+				ORDER BY st.room_id, st.type, st.state_key`, rooms, seqs)
+			if err != nil {
+				return nil, err
+			}
+			evs, err := rd.eventsByKeyRows(ctx, rows, v)
+			if err != nil {
+				return nil, err
+			}
+			for _, ev := range evs {
+				out[ev.RoomID()] = append(out[ev.RoomID()], ev)
+			}
+			continue
+		}
 		for len(qs) > 0 {
 			chunk := qs[:min(len(qs), statesPerQuery)]
 			qs = qs[len(chunk):]

@@ -111,11 +111,44 @@ func roomPosRange(db *store.DB, room, from, to int) string {
 	return fmt.Sprintf("(room_id, pos) > ($%[1]d, $%[2]d) AND (room_id, pos) <= ($%[1]d, $%[3]d)", room, from, to)
 }
 
+// rangeArrays splits ranges into the arrays of a lateral query.
+func rangeArrays(ranges []roomRange) (rooms []string, froms, tos []int64) {
+	rooms = make([]string, len(ranges))
+	froms = make([]int64, len(ranges))
+	tos = make([]int64, len(ranges))
+	for i, r := range ranges {
+		rooms[i], froms[i], tos[i] = r.roomID, r.from, r.to
+	}
+	return rooms, froms, tos
+}
+
+// prefixed qualifies each of a comma-separated list of columns.
+func prefixed(prefix, columns string) string {
+	return prefix + strings.ReplaceAll(columns, ", ", ", "+prefix)
+}
+
 // roomEventsMany returns, by room, the indexed events of each range,
 // newest first, at most limit per room, with one query per roomsPerQuery
 // rooms (a UNION ALL of the per-room index scans).
 func roomEventsMany(ctx context.Context, db *store.DB, ranges []roomRange, limit int) (map[string][]indexed, error) {
 	out := make(map[string][]indexed, len(ranges))
+	if db.Kind() != store.KindSQLite {
+		// One statement for any number of rooms (see store.DB.AnyOf): a
+		// lateral index scan per element of the arrays.
+		rooms, froms, tos := rangeArrays(ranges)
+		rows, err := db.Query(ctx, `SELECT `+prefixed("r.", indexedColumns)+`
+			FROM unnest($2::text[], $3::bigint[], $4::bigint[]) AS q(room_id, lo, hi)
+			CROSS JOIN LATERAL (SELECT `+indexedColumns+` FROM sync_events
+				WHERE (room_id, pos) > (q.room_id, q.lo) AND (room_id, pos) <= (q.room_id, q.hi)
+				ORDER BY room_id DESC, pos DESC LIMIT $1) r`, limit, rooms, froms, tos)
+		if err != nil {
+			return nil, err
+		}
+		if out, _, err = scanIndexed(rows); err != nil {
+			return nil, err
+		}
+		ranges = nil
+	}
 	for len(ranges) > 0 {
 		chunk := ranges[:min(len(ranges), roomsPerQuery)]
 		ranges = ranges[len(chunk):]
@@ -154,12 +187,9 @@ func recentEvents(ctx context.Context, db *store.DB, roomIDs []string, from, to 
 	if len(roomIDs) > recentEventsRooms {
 		return nil, false, nil
 	}
-	args := []any{from, to, max + 1}
-	for _, id := range roomIDs {
-		args = append(args, id)
-	}
-	rows, err := db.Query(ctx, `SELECT `+indexedColumns+` FROM sync_events WHERE pos > $1 AND pos <= $2 AND room_id IN (`+
-		store.Placeholders(4, len(roomIDs))+`) ORDER BY pos DESC LIMIT $3`, args...)
+	in, inArgs := db.AnyOf(4, roomIDs)
+	rows, err := db.Query(ctx, `SELECT `+indexedColumns+` FROM sync_events WHERE pos > $1 AND pos <= $2 AND room_id `+
+		in+` ORDER BY pos DESC LIMIT $3`, append([]any{from, to, max + 1}, inArgs...)...)
 	if err != nil {
 		return nil, false, err
 	}
@@ -202,12 +232,9 @@ func roomsWithNews(ctx context.Context, db *store.DB, roomIDs []string, from, to
 	for len(roomIDs) > 0 {
 		chunk := roomIDs[:min(len(roomIDs), 500)]
 		roomIDs = roomIDs[len(chunk):]
-		args := []any{from, to}
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		rows, err := db.Query(ctx, `SELECT DISTINCT room_id FROM sync_events WHERE pos > $1 AND pos <= $2 AND room_id IN (`+
-			store.Placeholders(3, len(chunk))+`)`, args...)
+		in, inArgs := db.AnyOf(3, chunk)
+		rows, err := db.Query(ctx, `SELECT DISTINCT room_id FROM sync_events WHERE pos > $1 AND pos <= $2 AND room_id `+in,
+			append([]any{from, to}, inArgs...)...)
 		if err != nil {
 			return nil, err
 		}

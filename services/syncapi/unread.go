@@ -263,7 +263,39 @@ func (s *syncRequest) pushContext(ctx context.Context, info roomserver.RoomInfo)
 // result is in the order of ranges.
 func countUnreadMany(ctx context.Context, db *store.DB, userID string, ranges []roomRange) ([]unreadCounts, error) {
 	out := make([]unreadCounts, len(ranges))
-	for done := 0; done < len(ranges); {
+	done := 0
+	if db.Kind() != store.KindSQLite && len(ranges) > 0 {
+		// One statement for any number of rooms (see store.DB.AnyOf): a
+		// lateral count per element of the arrays.
+		rooms, froms, tos := rangeArrays(ranges)
+		rows, err := db.Query(ctx, `SELECT q.i - 1, COUNT(CASE WHEN c.p % 2 = 1 THEN 1 END), COUNT(CASE WHEN c.p >= 2 THEN 1 END)
+			FROM unnest($4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY AS q(room_id, lo, hi, i)
+			CROSS JOIN LATERAL (SELECT CASE WHEN mentions LIKE $3 ESCAPE '\' THEN push_mention ELSE push_plain END AS p
+				FROM sync_events
+				WHERE (room_id, pos) > (q.room_id, q.lo) AND (room_id, pos) <= (q.room_id, q.hi)
+					AND sender <> $1 AND redacted_by IS NULL AND (push_plain <> 0 OR push_mention <> 0)
+				ORDER BY room_id, pos LIMIT $2) c
+			GROUP BY q.i`, userID, maxUnreadCounted, "% "+likeEscape(userID)+" %", rooms, froms, tos)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var i int
+			var c unreadCounts
+			if err := rows.Scan(&i, &c.NotificationCount, &c.HighlightCount); err != nil {
+				return nil, err
+			}
+			if i >= 0 && i < len(out) {
+				out[i] = c
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		done = len(ranges)
+	}
+	for done < len(ranges) {
 		chunk := ranges[done:min(len(ranges), done+roomsPerQuery)]
 		args := []any{userID, maxUnreadCounted, "% " + likeEscape(userID) + " %"}
 		parts := make([]string, len(chunk))
@@ -312,28 +344,27 @@ func readPositions(ctx context.Context, db *store.DB, userID string, roomIDs []s
 	for len(roomIDs) > 0 {
 		chunk := roomIDs[:min(len(roomIDs), 500)]
 		roomIDs = roomIDs[len(chunk):]
-		args := []any{userID}
-		joinArgs := []any{userID}
+		var unknown []string
 		for _, id := range chunk {
-			args = append(args, id)
 			if m, ok := members[id]; ok && m.membership == "join" {
 				joins[id] = m.pos
 			} else {
 				joins[id] = 0
-				joinArgs = append(joinArgs, id)
+				unknown = append(unknown, id)
 			}
 		}
+		in, inArgs := db.AnyOf(2, chunk)
 		if err := scanMaxPos(ctx, db, receipts, `SELECT r.room_id, MAX(x.pos) FROM userdata_receipts r
 			JOIN sync_events x ON x.event_id = r.event_id
-			WHERE r.user_id = $1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.room_id IN (`+
-			store.Placeholders(2, len(chunk))+`)
-			GROUP BY r.room_id`, args); err != nil {
+			WHERE r.user_id = $1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.room_id `+in+`
+			GROUP BY r.room_id`, append([]any{userID}, inArgs...)); err != nil {
 			return nil, err
 		}
-		if len(joinArgs) > 1 {
+		if len(unknown) > 0 {
+			in, inArgs := db.AnyOf(2, unknown)
 			if err := scanMaxPos(ctx, db, joins, `SELECT room_id, MAX(pos) FROM sync_memberships
-				WHERE user_id = $1 AND membership = 'join' AND room_id IN (`+store.Placeholders(2, len(joinArgs)-1)+`) GROUP BY room_id`,
-				joinArgs); err != nil {
+				WHERE user_id = $1 AND membership = 'join' AND room_id `+in+` GROUP BY room_id`,
+				append([]any{userID}, inArgs...)); err != nil {
 				return nil, err
 			}
 		}
