@@ -86,8 +86,13 @@ func (sqliteDialect) Expand(sql string) (string, error) { return expand(sql, sql
 // for it on each connection, do not depend on how many values there
 // are: an IN list of a new length is a new statement, parsed and planned
 // again on every connection it runs on. On SQLite it is an IN list.
-// values must not be empty.
+// A single value is "= $n" everywhere: PostgreSQL plans "= ANY" for ten
+// values, with a bitmap scan that costs several times an index scan for
+// one row. values must not be empty.
 func (db *DB) AnyOf(n int, values []string) (string, []any) {
+	if len(values) == 1 {
+		return "= $" + strconv.Itoa(n), []any{values[0]}
+	}
 	if db.kind == KindSQLite {
 		args := make([]any, len(values))
 		for i, v := range values {
