@@ -317,6 +317,22 @@ func (rd *Reader) StatesAt(ctx context.Context, qs []StateQuery) (map[string][]*
 		byVersion[q.Version] = append(byVersion[q.Version], q)
 		out[q.RoomID] = nil
 	}
+	// collect reads the state events a query selects (event_id,
+	// redacted_by) into out.
+	collect := func(v *roomversion.Version, query string, args ...any) error {
+		rows, err := rd.db.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		evs, err := rd.eventsByKeyRows(ctx, rows, v)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			out[ev.RoomID()] = append(out[ev.RoomID()], ev)
+		}
+		return nil
+	}
 	for v, qs := range byVersion {
 		if rd.db.Kind() != store.KindSQLite {
 			// One statement for any number of rooms (see store.DB.AnyOf):
@@ -327,20 +343,13 @@ func (rd *Reader) StatesAt(ctx context.Context, qs []StateQuery) (map[string][]*
 			for i, q := range qs {
 				rooms[i], seqs[i] = q.RoomID, q.Seq
 			}
-			rows, err := rd.db.Query(ctx, `SELECT st.event_id, st.redacted_by
+			err := collect(v, `SELECT st.event_id, st.redacted_by
 				FROM unnest($1::text[], $2::bigint[]) AS q(room_id, seq)
 				CROSS JOIN LATERAL (SELECT s.event_id, s.redacted_by, s.room_id, s.type, s.state_key FROM state_history s
 					WHERE s.room_id = q.room_id AND s.from_seq <= q.seq AND (s.to_seq IS NULL OR s.to_seq > q.seq) OFFSET 0) st
 				ORDER BY st.room_id, st.type, st.state_key`, rooms, seqs)
 			if err != nil {
 				return nil, err
-			}
-			evs, err := rd.eventsByKeyRows(ctx, rows, v)
-			if err != nil {
-				return nil, err
-			}
-			for _, ev := range evs {
-				out[ev.RoomID()] = append(out[ev.RoomID()], ev)
 			}
 			continue
 		}
@@ -356,17 +365,10 @@ func (rd *Reader) StatesAt(ctx context.Context, qs []StateQuery) (map[string][]*
 					WHERE s.room_id = $%d AND s.from_seq <= $%d AND (s.to_seq IS NULL OR s.to_seq > $%d)`,
 					len(args)-1, len(args), len(args))
 			}
-			rows, err := rd.db.Query(ctx, `SELECT event_id, redacted_by FROM (`+
+			err := collect(v, `SELECT event_id, redacted_by FROM (`+
 				strings.Join(parts, " UNION ALL ")+`) st ORDER BY room_id, type, state_key`, args...)
 			if err != nil {
 				return nil, err
-			}
-			evs, err := rd.eventsByKeyRows(ctx, rows, v)
-			if err != nil {
-				return nil, err
-			}
-			for _, ev := range evs {
-				out[ev.RoomID()] = append(out[ev.RoomID()], ev)
 			}
 		}
 	}
