@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/axon-hs/axon/internal/httpx"
@@ -56,6 +57,37 @@ type API struct {
 	// unreadCache keeps unread counts incremental (see unread.go).
 	unreadCache unreadCache
 	rules       *rulesCache
+	joined      joinedCache
+}
+
+// joinedCache keeps each user's joined rooms as their last /sync
+// computed them: the rooms a request's first wake-up mark covers. A list
+// that went stale costs at most one spare computation: Wait returns at
+// once for a room the mark lacks, and a join or leave since wakes the
+// user, whose bucket every mark covers (see Notifier).
+type joinedCache struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+// maxJoinedCached bounds joinedCache; it is emptied when full.
+const maxJoinedCached = 100_000
+
+func (c *joinedCache) get(userID string) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rooms, ok := c.m[userID]
+	return rooms, ok
+}
+
+// put records rooms, which nobody may change afterwards.
+func (c *joinedCache) put(userID string, rooms []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxJoinedCached {
+		c.m = make(map[string][]string)
+	}
+	c.m[userID] = rooms
 }
 
 // NewAPI returns the sync API.
@@ -230,10 +262,13 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) error {
 	deadline := time.Now().Add(timeout)
 	// The mark is taken before each computation with the rooms the user
 	// is in, so a change landing between the computation and the wait
-	// ends the wait at once (see Notifier).
-	rooms, err := a.rooms.RoomsOf(ctx, userID, "join")
-	if err != nil {
-		return err
+	// ends the wait at once (see Notifier). The first mark takes the rooms
+	// the user's previous /sync found (joinedCache).
+	rooms, ok := a.joined.get(userID)
+	if !ok {
+		if rooms, err = a.rooms.RoomsOf(ctx, userID, "join"); err != nil {
+			return err
+		}
 	}
 	for {
 		mark := a.notifier.Mark(userID, rooms)
@@ -242,6 +277,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		rooms = joined
+		a.joined.put(userID, joined)
 		if !resp.empty() || since == nil || fullState || timeout == 0 || !time.Now().Before(deadline) {
 			return httpx.WriteJSON(w, http.StatusOK, resp.out)
 		}
