@@ -108,32 +108,54 @@ func (tx *Tx) flush(ctx context.Context) error {
 		}
 		return nil
 	}
+	var b pgx.Batch
+	for _, d := range queue {
+		b.Queue(d.query, d.args...)
+	}
+	return tx.pipeline(ctx, &b, func(br pgx.BatchResults) error {
+		for _, d := range queue {
+			tag, err := br.Exec()
+			if err != nil {
+				return err
+			}
+			if d.want >= 0 && tag.RowsAffected() != d.want {
+				// The statements after it ran too: the caller's
+				// transaction fails and rolls back.
+				return d.mismatch
+			}
+		}
+		return nil
+	})
+}
+
+// pipeline sends b on the transaction's connection as one pipeline (one
+// round trip) and reads its results with read, which returns the first
+// error. When the transaction is not a database/sql one (commitPipelined
+// began it inside b) and is left open by an error, it is rolled back
+// here, so that the connection goes back to the pool idle; if even that
+// fails, the connection is discarded.
+func (tx *Tx) pipeline(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
 	err := tx.conn.Raw(func(dc any) error {
 		c, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("store: pipelining needs a pgx connection, not %T", dc)
 		}
-		var b pgx.Batch
-		for _, d := range queue {
-			b.Queue(d.query, d.args...)
-		}
 		sctx, cancel := context.WithTimeout(ctx, tx.d)
 		defer cancel()
-		br := c.Conn().SendBatch(sctx, &b)
-		for _, d := range queue {
-			tag, err := br.Exec()
-			if err != nil {
-				_ = br.Close()
-				return stmtErr(ctx, sctx, err)
-			}
-			if d.want >= 0 && tag.RowsAffected() != d.want {
-				// The statements after it ran too: the caller's
-				// transaction fails and rolls back.
-				_ = br.Close()
-				return d.mismatch
+		br := c.Conn().SendBatch(sctx, b)
+		err := read(br)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		err = stmtErr(ctx, sctx, err)
+		if pc := c.Conn().PgConn(); tx.tx == nil && !pc.IsClosed() && pc.TxStatus() != 'I' {
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), tx.d)
+			defer rcancel()
+			if rerr := pc.Exec(rctx, "ROLLBACK").Close(); rerr != nil {
+				return errors.Join(err, driver.ErrBadConn)
 			}
 		}
-		return stmtErr(ctx, sctx, br.Close())
+		return err
 	})
 	tx.db.observe(err)
 	return err
@@ -314,45 +336,18 @@ func (tx *Tx) commitPipelined(ctx context.Context) error {
 	}
 	queue := tx.deferred
 	tx.deferred = nil
-	err := tx.conn.Raw(func(dc any) error {
-		c, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("store: pipelining needs a pgx connection, not %T", dc)
+	var b pgx.Batch
+	b.Queue(beginSerializable)
+	for _, d := range queue {
+		if d.want >= 0 {
+			args := append(slices.Clip(d.args), d.want)
+			b.Queue(expectQuery(d.query, len(d.args)), args...)
+		} else {
+			b.Queue(d.query, d.args...)
 		}
-		var b pgx.Batch
-		b.Queue(beginSerializable)
-		for _, d := range queue {
-			if d.want >= 0 {
-				args := append(slices.Clip(d.args), d.want)
-				b.Queue(expectQuery(d.query, len(d.args)), args...)
-			} else {
-				b.Queue(d.query, d.args...)
-			}
-		}
-		b.Queue("COMMIT")
-		sctx, cancel := context.WithTimeout(ctx, tx.d)
-		defer cancel()
-		br := c.Conn().SendBatch(sctx, &b)
-		err := pipelineResults(br, queue)
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			err = stmtErr(ctx, sctx, err)
-		}
-		// An error inside the transaction leaves it open and aborted
-		// (the statements after it, COMMIT included, were skipped).
-		if pc := c.Conn().PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
-			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), tx.d)
-			defer rcancel()
-			if rerr := pc.Exec(rctx, "ROLLBACK").Close(); rerr != nil {
-				return errors.Join(err, driver.ErrBadConn)
-			}
-		}
-		return err
-	})
-	tx.db.observe(err)
-	return err
+	}
+	b.Queue("COMMIT")
+	return tx.pipeline(ctx, &b, func(br pgx.BatchResults) error { return pipelineResults(br, queue) })
 }
 
 // beginSerializable opens the transactions of commitPipelined.
@@ -383,8 +378,8 @@ func pipelineResults(br pgx.BatchResults, queue []deferredStmt) error {
 // it affects another number of rows than its extra last parameter, the
 // one after its nargs own.
 func expectQuery(query string, nargs int) string {
-	n := nargs
-	return fmt.Sprintf("WITH axon_expect AS (%s RETURNING 1) SELECT 1 / (count(*) = $%d::bigint)::int FROM axon_expect", strings.TrimRight(strings.TrimSpace(query), ";"), n+1)
+	return fmt.Sprintf("WITH axon_expect AS (%s RETURNING 1) SELECT 1 / (count(*) = $%d::bigint)::int FROM axon_expect",
+		strings.TrimRight(strings.TrimSpace(query), ";"), nargs+1)
 }
 
 func (db *DB) cockroachTx(ctx context.Context, stmt time.Duration, fn func(context.Context, *Tx) error) error {
