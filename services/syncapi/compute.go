@@ -91,14 +91,13 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 	rooms := &roomsResponse{Join: map[string]*joinedRoom{}, Invite: map[string]*invitedRoom{},
 		Leave: map[string]*leftRoom{}, Knock: map[string]*knockedRoom{}}
 	c := &computed{out: resp}
-	now, earlier, err := membershipsAt(ctx, a.db, s.userID, cur, from)
+	now, before, err := membershipsAt(ctx, a.db, s.userID, cur, from)
 	if err != nil {
 		return nil, nil, err
 	}
 	s.members = now
-	var before map[string]memberState
-	if s.since != nil {
-		before = earlier[0]
+	if s.since == nil {
+		before = nil
 	}
 	var newlyJoined []string
 	var waitRooms []string

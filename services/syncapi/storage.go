@@ -30,34 +30,27 @@ type memberState struct {
 	pos        int64 // position of the membership event
 }
 
-// membershipsAt returns the user's latest membership per room at pos,
-// and at each of the positions of also (which must be <= pos), with one
-// query.
-func membershipsAt(ctx context.Context, db *store.DB, userID string, pos int64, also ...int64) (map[string]memberState, []map[string]memberState, error) {
+// membershipsAt returns the user's latest membership per room at pos and
+// at since (<= pos), with one query.
+func membershipsAt(ctx context.Context, db *store.DB, userID string, pos, since int64) (now, before map[string]memberState, err error) {
 	rows, err := db.Query(ctx, `SELECT room_id, membership, pos FROM sync_memberships
 		WHERE user_id = $1 AND pos <= $2 ORDER BY pos`, userID, pos)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer rows.Close()
-	out := make(map[string]memberState)
-	earlier := make([]map[string]memberState, len(also))
-	for i := range earlier {
-		earlier[i] = make(map[string]memberState)
-	}
+	now, before = make(map[string]memberState), make(map[string]memberState)
 	for rows.Next() {
 		var m memberState
 		if err := rows.Scan(&m.roomID, &m.membership, &m.pos); err != nil {
 			return nil, nil, err
 		}
-		out[m.roomID] = m
-		for i, at := range also {
-			if m.pos <= at {
-				earlier[i][m.roomID] = m
-			}
+		now[m.roomID] = m
+		if m.pos <= since {
+			before[m.roomID] = m
 		}
 	}
-	return out, earlier, rows.Err()
+	return now, before, rows.Err()
 }
 
 // indexed is one sync_events row.
@@ -128,8 +121,9 @@ func prefixed(prefix, columns string) string {
 }
 
 // roomEventsMany returns, by room, the indexed events of each range,
-// newest first, at most limit per room, with one query per roomsPerQuery
-// rooms (a UNION ALL of the per-room index scans).
+// newest first, at most limit per room: on PostgreSQL with one lateral
+// query, on SQLite with one query per roomsPerQuery rooms (a UNION ALL of
+// the per-room index scans).
 func roomEventsMany(ctx context.Context, db *store.DB, ranges []roomRange, limit int) (map[string][]indexed, error) {
 	out := make(map[string][]indexed, len(ranges))
 	if db.Kind() != store.KindSQLite {

@@ -258,9 +258,10 @@ func (s *syncRequest) pushContext(ctx context.Context, info roomserver.RoomInfo)
 }
 
 // countUnreadMany counts notifications and highlights in each range, at
-// most maxUnreadCounted each, in one query per roomsPerQuery ranges (a
-// UNION ALL of per-room counts over the sync_events_room index). The
-// result is in the order of ranges.
+// most maxUnreadCounted each, over the sync_events_room index: on
+// PostgreSQL with one lateral query, on SQLite with one query per
+// roomsPerQuery ranges (a UNION ALL of per-room counts). The result is in
+// the order of ranges.
 func countUnreadMany(ctx context.Context, db *store.DB, userID string, ranges []roomRange) ([]unreadCounts, error) {
 	out := make([]unreadCounts, len(ranges))
 	done := 0
