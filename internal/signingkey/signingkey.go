@@ -4,9 +4,11 @@
 // "ed25519 <version> <base64 seed>" line per key, see matrix/keys), so an
 // operator can bring the key of an existing deployment.
 //
-// It owns the file only: it never rotates keys on its own, and it never
-// logs key material. The first key of the file is the one the server signs
-// with; later keys are kept for verification of what they signed.
+// It owns the file only: it never rotates keys on its own (Rotate is the
+// operator's command, axon key rotate), and it never logs key material.
+// The first key in use is the one the server signs with; keys marked with
+// an expiry (see matrix/keys.ParseKeyFile) are old keys, published so that
+// what they signed can still be checked.
 package signingkey
 
 import (
@@ -17,6 +19,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"time"
 
 	"github.com/axon-hs/axon/matrix/keys"
 )
@@ -58,6 +62,53 @@ func LoadOrCreate(path string, random io.Reader) (ks []*keys.SigningKey, created
 		return nil, false, err
 	}
 	return []*keys.SigningKey{k}, true, nil
+}
+
+// Rotate retires the keys in use in the key file at path (they expire at
+// now and are kept as old keys) and adds a new key that signs from now
+// on. The file is rewritten atomically. Servers read the file when they
+// start: each signs with the new key after its restart, and until then
+// with the old one, which remote servers accept either way (the old key
+// stays published).
+func Rotate(path string, now time.Time, random io.Reader) (*keys.SigningKey, error) {
+	if random == nil {
+		random = rand.Reader
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read signing key file: %w", err)
+	}
+	if err := checkMode(path); err != nil {
+		return nil, err
+	}
+	ks, err := keys.ParseKeyFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("signing key file %s: %w", path, err)
+	}
+	var k *keys.SigningKey
+	for {
+		version, err := newVersion(random)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(ks, func(o *keys.SigningKey) bool { return o.ID.Version() == version }) {
+			continue // the same four characters again: draw another
+		}
+		if k, err = keys.Generate(version, random); err != nil {
+			return nil, err
+		}
+		break
+	}
+	expired := max(now.UnixMilli(), 1)
+	for _, o := range ks {
+		if o.ExpiredTS == 0 {
+			o.ExpiredTS = expired
+		}
+	}
+	if err := writeAtomic(path, keys.FormatKeyFile(append([]*keys.SigningKey{k}, ks...)...)); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 func newVersion(random io.Reader) (string, error) {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/axon-hs/axon/matrix/keys"
 )
@@ -63,5 +64,44 @@ func TestRefusesBadFiles(t *testing.T) {
 	}
 	if _, _, err := LoadOrCreate(filepath.Join(garbage, "sub", "k"), nil); err == nil {
 		t.Errorf("key under a file accepted")
+	}
+}
+
+func TestRotate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signing.key")
+	first, _, err := LoadOrCreate(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.UnixMilli(1_700_000_000_000)
+	k1, err := Rotate(path, at, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := Rotate(path, at.Add(time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, created, err := LoadOrCreate(path, nil)
+	if err != nil || created {
+		t.Fatalf("load: %v created=%v", err, created)
+	}
+	if len(ks) != 3 || ks[0].ID != k2.ID || ks[0].ExpiredTS != 0 {
+		t.Fatalf("keys after two rotations: %+v", ks)
+	}
+	expiry := map[keys.KeyID]int64{}
+	for _, k := range ks[1:] {
+		expiry[k.ID] = k.ExpiredTS
+	}
+	// Each key expired when the next one replaced it; an old key keeps its
+	// first expiry.
+	if expiry[first[0].ID] != at.UnixMilli() || expiry[k1.ID] != at.Add(time.Hour).UnixMilli() {
+		t.Errorf("expiries = %v", expiry)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("mode after rotation: %v", err)
+	}
+	if _, err := Rotate(filepath.Join(t.TempDir(), "missing"), at, nil); err == nil {
+		t.Error("rotating a missing file succeeded")
 	}
 }

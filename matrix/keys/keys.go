@@ -18,11 +18,14 @@ package keys
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -93,6 +96,11 @@ func (k KeyID) Version() string { _, v, _ := strings.Cut(string(k), ":"); return
 type SigningKey struct {
 	ID   KeyID
 	Priv ed25519.PrivateKey
+	// ExpiredTS is 0 for a key in use. For a key the server no longer
+	// signs with, it is when the key stopped being used (ms): the key is
+	// published under old_verify_keys and checks only what it signed
+	// before then.
+	ExpiredTS int64
 }
 
 // Public returns the public half.
@@ -133,8 +141,15 @@ var ErrKeyFile = errors.New("invalid signing key file")
 // ParseKeyFile reads a key file in Synapse's `signing.key` format: one key
 // per line, `ed25519 <version> <unpadded base64 seed>`. Blank lines are
 // skipped. Keys of other algorithms are an error (Matrix has none).
+//
+// Axon extends the format for keys that were rotated out: a fourth field,
+// the millisecond timestamp at which the key expired, marks an old key
+// (see SigningKey.ExpiredTS). A file of Synapse's never has one. At least
+// one key must be in use; the first such key is the one that signs.
 func ParseKeyFile(data []byte) ([]*SigningKey, error) {
 	var out []*SigningKey
+	current := 0
+	seen := map[KeyID]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	line := 0
 	for sc.Scan() {
@@ -144,8 +159,8 @@ func ParseKeyFile(data []byte) ([]*SigningKey, error) {
 			continue
 		}
 		f := strings.Fields(text)
-		if len(f) != 3 {
-			return nil, fmt.Errorf("%w: line %d: want `ed25519 <key version> <base64 seed>`, got %d fields", ErrKeyFile, line, len(f))
+		if len(f) != 3 && len(f) != 4 {
+			return nil, fmt.Errorf("%w: line %d: want `ed25519 <key version> <base64 seed> [<expired_ts>]`, got %d fields", ErrKeyFile, line, len(f))
 		}
 		if f[0] != AlgorithmEd25519 {
 			return nil, fmt.Errorf("%w: line %d: algorithm %q is not ed25519", ErrKeyFile, line, f[0])
@@ -154,6 +169,10 @@ func ParseKeyFile(data []byte) ([]*SigningKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: %w", ErrKeyFile, line, err)
 		}
+		if seen[id] {
+			return nil, fmt.Errorf("%w: line %d: key %s appears twice", ErrKeyFile, line, id)
+		}
+		seen[id] = true
 		seed, err := DecodeBase64(f[2])
 		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: seed is not base64: %w", ErrKeyFile, line, err)
@@ -162,14 +181,27 @@ func ParseKeyFile(data []byte) ([]*SigningKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: %w", ErrKeyFile, line, err)
 		}
+		if len(f) == 4 {
+			ts, err := strconv.ParseInt(f[3], 10, 64)
+			if err != nil || ts <= 0 {
+				return nil, fmt.Errorf("%w: line %d: expiry %q is not a positive millisecond timestamp", ErrKeyFile, line, f[3])
+			}
+			k.ExpiredTS = ts
+		} else {
+			current++
+		}
 		out = append(out, k)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKeyFile, err)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no keys", ErrKeyFile)
+	if current == 0 {
+		return nil, fmt.Errorf("%w: no key in use (every key has an expiry)", ErrKeyFile)
 	}
+	// The signing key comes first.
+	slices.SortStableFunc(out, func(a, b *SigningKey) int {
+		return cmp.Compare(min(a.ExpiredTS, 1), min(b.ExpiredTS, 1))
+	})
 	return out, nil
 }
 
@@ -177,7 +209,11 @@ func ParseKeyFile(data []byte) ([]*SigningKey, error) {
 func FormatKeyFile(keys ...*SigningKey) []byte {
 	var b bytes.Buffer
 	for _, k := range keys {
-		fmt.Fprintf(&b, "%s %s %s\n", k.ID.Algorithm(), k.ID.Version(), Base64(k.Priv.Seed()))
+		fmt.Fprintf(&b, "%s %s %s", k.ID.Algorithm(), k.ID.Version(), Base64(k.Priv.Seed()))
+		if k.ExpiredTS > 0 {
+			fmt.Fprintf(&b, " %d", k.ExpiredTS)
+		}
+		b.WriteByte('\n')
 	}
 	return b.Bytes()
 }

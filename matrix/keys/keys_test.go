@@ -200,3 +200,29 @@ func TestCapValidUntil(t *testing.T) {
 		t.Errorf("missing validity became %d", got)
 	}
 }
+
+func TestKeyFileOldKeys(t *testing.T) {
+	canon := specSeed[:len(specSeed)-1] + "0"
+	// An old key listed first still does not sign: the key in use comes first.
+	ks, err := ParseKeyFile([]byte("ed25519 old " + specSeed + " 1532645052628\ned25519 new " + specSeed + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ks) != 2 || ks[0].ID != "ed25519:new" || ks[0].ExpiredTS != 0 || ks[1].ID != "ed25519:old" || ks[1].ExpiredTS != 1532645052628 {
+		t.Fatalf("keys = %+v", ks)
+	}
+	if got, want := string(FormatKeyFile(ks...)), "ed25519 new "+canon+"\ned25519 old "+canon+" 1532645052628\n"; got != want {
+		t.Errorf("FormatKeyFile = %q, want %q", got, want)
+	}
+	for _, bad := range []string{
+		"ed25519 old " + specSeed + " 1532645052628\n",               // nothing in use
+		"ed25519 a " + specSeed + " 0\n",                             // expiry must be positive
+		"ed25519 a " + specSeed + " soon\n",                          // not a number
+		"ed25519 a " + specSeed + " 1 2\n",                           // too many fields
+		"ed25519 a " + specSeed + "\ned25519 a " + specSeed + " 5\n", // the same key twice
+	} {
+		if _, err := ParseKeyFile([]byte(bad)); !errors.Is(err, ErrKeyFile) {
+			t.Errorf("ParseKeyFile(%q) = %v, want ErrKeyFile", bad, err)
+		}
+	}
+}
