@@ -25,7 +25,7 @@ run_one() {
   rm -rf "$work/data"
   # The test servers' AXON_TEST_* variables are not settings: keep them
   # from the server, which refuses unknown AXON_* variables.
-  env -u AXON_TEST_POSTGRES -u AXON_TEST_NATS "$work/axon" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --metrics-listen "" \
+  env -u AXON_TEST_POSTGRES -u AXON_TEST_NATS "$work/axon" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --federation-listen 127.0.0.1:0 --metrics-listen "" \
     --registration open --rate-limit-ip off --rate-limit-user off --log-level warn "$@" >"$work/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 200); do

@@ -78,7 +78,7 @@ func startServer(t *testing.T, b backend, extra ...string) *testServer {
 	t.Helper()
 	dir := t.TempDir()
 	name := fmt.Sprintf("hs%d.test", serverCount.Add(1))
-	args := []string{"--data-dir", dir, "--server-name", name, "--listen", "127.0.0.1:0", "--metrics-listen", "",
+	args := []string{"--data-dir", dir, "--server-name", name, "--listen", "127.0.0.1:0", "--federation-listen", "127.0.0.1:0", "--metrics-listen", "",
 		"--registration", "open", "--log-level", "warn", "--rate-limit-ip", "off", "--rate-limit-user", "off"}
 	args = append(args, b.args(t)...)
 	args = append(args, extra...)

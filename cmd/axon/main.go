@@ -51,6 +51,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return cmdServe(ctx, rest, env, stdout, stderr)
 	case "user":
 		return cmdUser(ctx, rest, env, stdout, stderr)
+	case "key":
+		return cmdKey(ctx, rest, env, stdout, stderr)
 	case "loadtest":
 		return cmdLoadtest(ctx, rest, stdout, stderr)
 	default:
@@ -67,6 +69,7 @@ commands:
   serve     run the server (all roles unless --roles says otherwise)
   migrate   apply the database migrations and exit (run once per rollout)
   user      create a user: axon user create [--admin] [--password-file F] LOCALPART
+  key       rotate the signing key: axon key rotate
   version   print the version and the supported room versions
 
 Run "axon migrate --help" for the settings; every flag has an AXON_*

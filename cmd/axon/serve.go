@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/services/accounts"
 	"github.com/axon-hs/axon/services/clientapi"
+	"github.com/axon-hs/axon/services/keyserver"
 	"github.com/axon-hs/axon/services/pushrules"
 	"github.com/axon-hs/axon/services/roomserver"
 	"github.com/axon-hs/axon/services/syncapi"
@@ -47,7 +49,7 @@ const (
 
 // allMigrations are the migration sets of every area, in one version space.
 func allMigrations() []fs.FS {
-	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations(), userdata.Migrations(), pushrules.Migrations()}
+	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations(), userdata.Migrations(), pushrules.Migrations(), keyserver.Migrations()}
 }
 
 // cmdServe runs the server until SIGTERM or SIGINT.
@@ -164,6 +166,14 @@ func (s *server) start(ctx context.Context) error {
 	co := coord.NewLocal(log)
 	key := ks[0]
 	server := string(cfg.ServerName)
+	nots, err := notaries(cfg)
+	if err != nil {
+		return err
+	}
+	keySrv, err := keyserver.New(s.db, keyserver.Config{ServerName: server, Keys: ks, Notaries: nots, Logger: log.With("area", "keys")})
+	if err != nil {
+		return err
+	}
 
 	if cfg.HasRole(config.RoleRoom) {
 		rm, err := roomserver.NewMetrics(reg)
@@ -315,6 +325,15 @@ func (s *server) start(ctx context.Context) error {
 	if err := s.listen(cfg.Listen, handler); err != nil {
 		return err
 	}
+	if cfg.HasRole(config.RoleFederation) {
+		tlsCfg, err := federationTLS(cfg)
+		if err != nil {
+			return err
+		}
+		if err := s.listenTLS(cfg.FederationListen, s.federationHandler(reg, keySrv), tlsCfg); err != nil {
+			return err
+		}
+	}
 	if cfg.MetricsListen != "" {
 		mm := http.NewServeMux()
 		mm.Handle("GET /metrics", metrics.Handler(reg, metrics.WithErrorLogger(log)))
@@ -401,10 +420,16 @@ func (s *server) goRole(name string, run func() error) {
 	}()
 }
 
-func (s *server) listen(addr string, h http.Handler) error {
+func (s *server) listen(addr string, h http.Handler) error { return s.listenTLS(addr, h, nil) }
+
+// listenTLS serves h on addr, over TLS when tlsCfg is set.
+func (s *server) listenTLS(addr string, h http.Handler, tlsCfg *tls.Config) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	srv := &http.Server{
 		Handler:           h,

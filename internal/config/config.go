@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/axon-hs/axon/matrix/id"
+	"github.com/axon-hs/axon/matrix/keys"
 )
 
 // Config is the configuration of one axon process. Load fills it from
@@ -22,6 +24,14 @@ type Config struct {
 	Listen           string        // host:port of the Client-Server API
 	FederationListen string        // host:port of the Server-Server API; "" = disabled
 	MetricsListen    string        // host:port of /metrics; "" = disabled
+	// FederationTLSCert and FederationTLSKey, when set, make the federation
+	// listener serve HTTPS itself.
+	FederationTLSCert string
+	FederationTLSKey  string
+	// FederationCAFile holds extra CAs trusted for outbound federation.
+	FederationCAFile string
+	// TrustedKeyServers are notaries: "<server name> <key ID> <public key>".
+	TrustedKeyServers []string
 	// Database is a SQLite file path or a postgres:// URL; see DatabaseKind.
 	Database string
 	NATS     []string // NATS server URLs; empty = embedded server
@@ -276,4 +286,31 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// TrustedKeyServer is one entry of trusted_key_servers.
+type TrustedKeyServer struct {
+	ServerName string
+	KeyID      keys.KeyID
+	Key        ed25519.PublicKey
+}
+
+// ParseTrustedKeyServer reads "<server name> <key ID> <base64 public key>".
+func ParseTrustedKeyServer(s string) (TrustedKeyServer, error) {
+	f := strings.Fields(s)
+	if len(f) != 3 {
+		return TrustedKeyServer{}, fmt.Errorf("%q: want \"<server name> <key ID> <base64 public key>\"", s)
+	}
+	if _, err := id.ParseServerName(f[0]); err != nil {
+		return TrustedKeyServer{}, fmt.Errorf("%q: %w", f[0], err)
+	}
+	kid, err := keys.ParseKeyID(f[1])
+	if err != nil {
+		return TrustedKeyServer{}, fmt.Errorf("%q: %w", f[1], err)
+	}
+	raw, err := keys.DecodeBase64(f[2])
+	if err != nil || len(raw) != ed25519.PublicKeySize || !keys.CheckPublicKey(raw) {
+		return TrustedKeyServer{}, fmt.Errorf("the key of %s is not a valid ed25519 public key in base64", f[0])
+	}
+	return TrustedKeyServer{ServerName: f[0], KeyID: kid, Key: raw}, nil
 }

@@ -55,9 +55,29 @@
 //	    An empty host (":8008") listens on every interface.
 //
 //	--federation-listen                AXON_FEDERATION_LISTEN                federation_listen                localhost:8448
-//	    host:port of the Server-Server API (role federation), plain HTTP behind
-//	    a TLS-terminating proxy. Empty disables it; then the federation role
-//	    must not run.
+//	    host:port of the Server-Server API (role federation): plain HTTP behind
+//	    a TLS-terminating proxy, or HTTPS with federation_tls_cert and
+//	    federation_tls_key. Empty disables it; then the federation role must not
+//	    run.
+//
+//	--federation-tls-cert              AXON_FEDERATION_TLS_CERT              federation_tls_cert              ""
+//	    PEM certificate chain that the federation listener serves HTTPS with
+//	    (with federation_tls_key). Empty serves plain HTTP, for a proxy in
+//	    front.
+//
+//	--federation-tls-key               AXON_FEDERATION_TLS_KEY               federation_tls_key               ""
+//	    PEM private key of federation_tls_cert.
+//
+//	--federation-ca-file               AXON_FEDERATION_CA_FILE               federation_ca_file               ""
+//	    PEM file of certificate authorities trusted, besides the system's, when
+//	    connecting to other servers (a private federation or a test CA).
+//	    Certificates are always verified.
+//
+//	--trusted-key-servers              AXON_TRUSTED_KEY_SERVERS              trusted_key_servers              ""
+//	    Comma-separated notaries asked for a server's signing keys when that
+//	    server cannot give them itself, each as "<server name> <key ID> <base64
+//	    public key>" (the key its answers must be signed with). Empty asks only
+//	    the servers themselves.
 //
 //	--metrics-listen                   AXON_METRICS_LISTEN                   metrics_listen                   localhost:9090
 //	    host:port of the Prometheus metrics endpoint. Empty disables it.

@@ -166,6 +166,21 @@ var precedenceValues = map[string][3]string{
 	keyTrustedProxies:   {"10.0.0.0/8,192.168.1.1", "::1", "fd00::/8"},
 	keyMaxRequests:      {"10", "20", "30"},
 	keyMaxLongPolls:     {"100", "200", "300"},
+	keyFedTLSCert:       {"/flag.crt", "/env.crt", "/file.crt"},
+	keyFedTLSKey:        {"/flag.pem", "/env.pem", "/file.pem"},
+	keyFedCAFile:        {"/flag-ca.pem", "/env-ca.pem", ""},
+	keyTrustedKeyServer: {
+		"matrix.org ed25519:auto Noi6WqcDj0QmPxCNQqgezwTlBKrfqehY1u2FyWP9uYw",
+		"a.example ed25519:a CI9Wt5m43nhH0K6QnqFQ2nkF4MkrhffkhkIbHv1cHTM,[::1]:8448 ed25519:b Noi6WqcDj0QmPxCNQqgezwTlBKrfqehY1u2FyWP9uYw",
+		"",
+	},
+}
+
+// precedenceCompanions are settings that must be given along with the one
+// under test for the configuration to be valid.
+var precedenceCompanions = map[string]string{
+	keyFedTLSCert: "AXON_FEDERATION_TLS_KEY=/companion.pem",
+	keyFedTLSKey:  "AXON_FEDERATION_TLS_CERT=/companion.crt",
 }
 
 // TestPrecedence checks for every setting that a flag beats the
@@ -201,6 +216,9 @@ func TestPrecedence(t *testing.T) {
 				if tc.layers >= 1 && !s.noFile {
 					fsys["axon.yaml"] = s.key + ": " + strconv.Quote(vals[2]) + "\n"
 					fsys["flag.yaml"], fsys["env.yaml"] = fsys["axon.yaml"], fsys["axon.yaml"]
+				}
+				if c, ok := precedenceCompanions[s.key]; ok && tc.layers >= 1 {
+					env = append(env, c)
 				}
 				if tc.layers >= 2 {
 					env = append(env, s.env()+"="+vals[1])

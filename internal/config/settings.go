@@ -75,6 +75,10 @@ const (
 	keyTrustedProxies   = "trusted_proxies"
 	keyMaxRequests      = "max_requests"
 	keyMaxLongPolls     = "max_long_polls"
+	keyFedTLSCert       = "federation_tls_cert"
+	keyFedTLSKey        = "federation_tls_key"
+	keyFedCAFile        = "federation_ca_file"
+	keyTrustedKeyServer = "trusted_key_servers"
 )
 
 // settings is every setting, in the order in which usage text, the dump and
@@ -112,10 +116,40 @@ var settings = []*setting{
 	},
 	{
 		key: keyFederationListen, metavar: "ADDR", def: "localhost:8448",
-		usage: "host:port of the Server-Server API (role federation), plain HTTP behind a " +
-			"TLS-terminating proxy. Empty disables it; then the federation role must not run.",
+		usage: "host:port of the Server-Server API (role federation): plain HTTP behind a " +
+			"TLS-terminating proxy, or HTTPS with federation_tls_cert and federation_tls_key. " +
+			"Empty disables it; then the federation role must not run.",
 		get: func(c *Config) string { return c.FederationListen },
 		set: func(c *Config, v string) { c.FederationListen = strings.TrimSpace(v) },
+	},
+	{
+		key: keyFedTLSCert, metavar: "FILE",
+		usage: "PEM certificate chain that the federation listener serves HTTPS with (with " +
+			"federation_tls_key). Empty serves plain HTTP, for a proxy in front.",
+		get: func(c *Config) string { return c.FederationTLSCert },
+		set: func(c *Config, v string) { c.FederationTLSCert = strings.TrimSpace(v) },
+	},
+	{
+		key: keyFedTLSKey, metavar: "FILE",
+		usage: "PEM private key of federation_tls_cert.",
+		get:   func(c *Config) string { return c.FederationTLSKey },
+		set:   func(c *Config, v string) { c.FederationTLSKey = strings.TrimSpace(v) },
+	},
+	{
+		key: keyFedCAFile, metavar: "FILE",
+		usage: "PEM file of certificate authorities trusted, besides the system's, when " +
+			"connecting to other servers (a private federation or a test CA). Certificates " +
+			"are always verified.",
+		get: func(c *Config) string { return c.FederationCAFile },
+		set: func(c *Config, v string) { c.FederationCAFile = strings.TrimSpace(v) },
+	},
+	{
+		key: keyTrustedKeyServer, metavar: "SERVERS", list: true,
+		usage: "Comma-separated notaries asked for a server's signing keys when that server " +
+			"cannot give them itself, each as \"<server name> <key ID> <base64 public key>\" " +
+			"(the key its answers must be signed with). Empty asks only the servers themselves.",
+		get: func(c *Config) string { return strings.Join(c.TrustedKeyServers, ",") },
+		set: func(c *Config, v string) { c.TrustedKeyServers = splitList(v) },
 	},
 	{
 		key: keyMetricsListen, metavar: "ADDR", def: "localhost:9090",

@@ -121,6 +121,14 @@ func (c *Config) validate() []error {
 	if c.SigningKeyPath == "" {
 		bad(keySigningKeyPath, "must not be empty", nil)
 	}
+	if (c.FederationTLSCert == "") != (c.FederationTLSKey == "") {
+		bad(keyFedTLSCert, "federation_tls_cert and federation_tls_key go together: set both or neither", nil)
+	}
+	for i, e := range c.TrustedKeyServers {
+		if _, err := ParseTrustedKeyServer(e); err != nil {
+			bad(keyTrustedKeyServer, fmt.Sprintf("entry %d: %v", i+1, err), err)
+		}
+	}
 	return errs
 }
 

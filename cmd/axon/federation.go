@@ -1,0 +1,120 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/axon-hs/axon/internal/config"
+	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/internal/metrics"
+	"github.com/axon-hs/axon/matrix/keys"
+	"github.com/axon-hs/axon/services/keyserver"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// notaries turns trusted_key_servers into the key server's notaries.
+func notaries(cfg *config.Config) ([]keyserver.Notary, error) {
+	byName := map[string]*keyserver.Notary{}
+	var out []keyserver.Notary
+	for _, e := range cfg.TrustedKeyServers {
+		t, err := config.ParseTrustedKeyServer(e)
+		if err != nil {
+			return nil, err // Validate checked them
+		}
+		n := byName[t.ServerName]
+		if n == nil {
+			out = append(out, keyserver.Notary{ServerName: t.ServerName, Keys: map[keys.KeyID]ed25519.PublicKey{}})
+			n = &out[len(out)-1]
+			byName[t.ServerName] = n
+		}
+		n.Keys[t.KeyID] = t.Key
+	}
+	return out, nil
+}
+
+// federationHandler is the Server-Server API listener's handler: the key
+// endpoints and /version, which need no request signature.
+func (s *server) federationHandler(reg prometheus.Registerer, ks *keyserver.Service) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /livez", http.HandlerFunc(s.livez))
+	mux.Handle("GET /readyz", http.HandlerFunc(s.readyz))
+	ks.Routes(mux)
+	mux.Handle("GET /_matrix/federation/v1/version", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		return httpx.WriteJSON(w, http.StatusOK, map[string]any{"server": map[string]string{"name": "Axon", "version": versionString()}})
+	}))
+	httpm := metrics.NewHTTP(reg, "federation")
+	maxRequests, _ := s.cfg.MaxRequests.Int()
+	return httpx.Chain(
+		httpx.RequestID,
+		httpm.Middleware,
+		httpx.InFlight(maxRequests, 0, nil),
+		httpx.AccessLog(s.log),
+		httpx.Recover(s.log),
+		httpx.BodyLimit(httpx.DefaultBodyLimit),
+	)(metrics.CaptureRoute(httpx.WrapMux(mux)))
+}
+
+// federationTLS returns the federation listener's TLS configuration (nil
+// for plain HTTP behind a proxy). The certificate is read again when its
+// files change, so a renewed certificate needs no restart.
+func federationTLS(cfg *config.Config) (*tls.Config, error) {
+	if cfg.FederationTLSCert == "" {
+		return nil, nil
+	}
+	cr := &certReloader{certFile: cfg.FederationTLSCert, keyFile: cfg.FederationTLSKey}
+	if _, err := cr.load(); err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cr.get}, nil
+}
+
+// certReloader serves a certificate from files, reloading them at most
+// once a minute when their modification time changes.
+type certReloader struct {
+	certFile, keyFile string
+
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	modTime time.Time
+	checked time.Time
+}
+
+func (c *certReloader) load() (*tls.Certificate, error) {
+	st, err := os.Stat(c.certFile)
+	if err != nil {
+		return nil, fmt.Errorf("federation_tls_cert: %w", err)
+	}
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("federation_tls_cert/federation_tls_key: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cert, c.modTime, c.checked = &cert, st.ModTime(), time.Now()
+	return &cert, nil
+}
+
+func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	cert, stale := c.cert, time.Since(c.checked) > time.Minute
+	if stale {
+		c.checked = time.Now()
+	}
+	mod := c.modTime
+	c.mu.Unlock()
+	if !stale {
+		return cert, nil
+	}
+	if st, err := os.Stat(c.certFile); err == nil && !st.ModTime().Equal(mod) {
+		if fresh, err := c.load(); err == nil {
+			return fresh, nil
+		}
+		// A half-written renewal: keep serving the certificate we have.
+	}
+	return cert, nil
+}
