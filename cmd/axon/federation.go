@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/tls"
 	"fmt"
@@ -12,8 +13,12 @@ import (
 	"github.com/axon-hs/axon/internal/config"
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/metrics"
+	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/matrix/keys"
+	"github.com/axon-hs/axon/services/accounts"
+	"github.com/axon-hs/axon/services/federation"
 	"github.com/axon-hs/axon/services/keyserver"
+	"github.com/axon-hs/axon/services/roomserver"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -38,12 +43,36 @@ func notaries(cfg *config.Config) ([]keyserver.Notary, error) {
 }
 
 // federationHandler is the Server-Server API listener's handler: the key
-// endpoints and /version, which need no request signature.
-func (s *server) federationHandler(reg prometheus.Registerer, ks *keyserver.Service) http.Handler {
+// endpoints and /version, which need no request signature, and the
+// authenticated API.
+func (s *server) federationHandler(reg prometheus.Registerer, ks *keyserver.Service) (http.Handler, error) {
+	acc, err := accounts.New(s.db, accounts.Config{ServerName: s.cfg.ServerName, Registration: string(s.cfg.Registration), Logger: s.log.With("role", "federation")})
+	if err != nil {
+		return nil, err
+	}
+	rd := roomserver.NewReader(s.db)
+	api, err := federation.New(federation.Config{
+		ServerName: string(s.cfg.ServerName), Keys: ks, Logger: s.log.With("role", "federation"),
+		Profile: func(ctx context.Context, userID string) (string, string, error) {
+			return acc.Profile(ctx, id.UserID(userID))
+		},
+		RoomForAlias: func(ctx context.Context, alias string) (string, []string, error) {
+			roomID, err := rd.RoomForAlias(ctx, alias)
+			if err != nil || roomID == "" {
+				return "", nil, err
+			}
+			servers, err := rd.ResidentServers(ctx, roomID)
+			return roomID, servers, err
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /livez", http.HandlerFunc(s.livez))
 	mux.Handle("GET /readyz", http.HandlerFunc(s.readyz))
 	ks.Routes(mux)
+	api.Routes(mux)
 	mux.Handle("GET /_matrix/federation/v1/version", httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return httpx.WriteJSON(w, http.StatusOK, map[string]any{"server": map[string]string{"name": "Axon", "version": versionString()}})
 	}))
@@ -55,8 +84,8 @@ func (s *server) federationHandler(reg prometheus.Registerer, ks *keyserver.Serv
 		httpx.InFlight(maxRequests, 0, nil),
 		httpx.AccessLog(s.log),
 		httpx.Recover(s.log),
-		httpx.BodyLimit(httpx.DefaultBodyLimit),
-	)(metrics.CaptureRoute(httpx.WrapMux(mux)))
+		httpx.BodyLimit(federation.DefaultBodyLimit),
+	)(metrics.CaptureRoute(httpx.WrapMux(mux))), nil
 }
 
 // federationTLS returns the federation listener's TLS configuration (nil

@@ -330,7 +330,11 @@ func (s *server) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := s.listenTLS(cfg.FederationListen, s.federationHandler(reg, keySrv), tlsCfg); err != nil {
+		fh, err := s.federationHandler(reg, keySrv)
+		if err != nil {
+			return err
+		}
+		if err := s.listenTLS(cfg.FederationListen, fh, tlsCfg); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -552,4 +553,35 @@ func anys(ss []string) []any {
 		out[i] = s
 	}
 	return out
+}
+
+// RoomForAlias returns the room an alias of this server maps to, or ""
+// when none does.
+func (rd *Reader) RoomForAlias(ctx context.Context, alias string) (string, error) {
+	var roomID string
+	err := rd.db.QueryRow(ctx, `SELECT room_id FROM room_aliases WHERE alias = $1`, alias).Scan(&roomID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return roomID, err
+}
+
+// ResidentServers lists the servers with a joined member in the room,
+// sorted.
+func (rd *Reader) ResidentServers(ctx context.Context, roomID string) ([]string, error) {
+	ms, err := rd.Members(ctx, roomID, "join")
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range ms {
+		_, server, ok := strings.Cut(m.UserID, ":")
+		if ok && !seen[server] {
+			seen[server] = true
+			out = append(out, server)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
