@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"github.com/axon-hs/axon/matrix/keys"
 	"github.com/axon-hs/axon/services/accounts"
 	"github.com/axon-hs/axon/services/federation"
+	"github.com/axon-hs/axon/services/federation/discovery"
+	"github.com/axon-hs/axon/services/federation/fedclient"
 	"github.com/axon-hs/axon/services/keyserver"
 	"github.com/axon-hs/axon/services/roomserver"
 	"github.com/prometheus/client_golang/prometheus"
@@ -146,4 +149,30 @@ func (c *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		// A half-written renewal: keep serving the certificate we have.
 	}
 	return cert, nil
+}
+
+// federationClient builds the client this process reaches other servers
+// with: discovery over the system's DNS (or s.fedDNS in tests), TLS
+// verified against the system roots plus federation_ca_file.
+func (s *server) federationClient(key *keys.SigningKey) (*fedclient.Client, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if f := s.cfg.FederationCAFile; f != "" {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("federation_ca_file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("federation_ca_file %s: no PEM certificate in it", f)
+		}
+	}
+	res := discovery.NewResolver(discovery.Config{DNS: s.fedDNS, RootCAs: roots, Logger: s.log.With("area", "discovery")})
+	tr := discovery.NewTransport(res, discovery.TransportConfig{})
+	s.onClose = append(s.onClose, func() {
+		tr.CloseIdleConnections()
+		res.Close()
+	})
+	return fedclient.New(fedclient.Config{ServerName: string(s.cfg.ServerName), Key: key, Transport: tr, Logger: s.log.With("area", "fedclient")})
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,18 +9,23 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/matrix/keys"
+	"github.com/axon-hs/axon/services/federation/fedclient"
 )
 
 // testCA is a certificate authority made for one test.
@@ -144,5 +150,111 @@ func TestFederationKeysOverTLS(t *testing.T) {
 	}
 	if o, ok := second.OldKeys[oldID]; !ok || o.ExpiredTS <= 0 || o.ExpiredTS > time.Now().UnixMilli() {
 		t.Errorf("old_verify_keys after rotation: %v", second.OldKeys)
+	}
+}
+
+// fakeDNS answers the federation client's lookups for test names, at the
+// resolver's interface: SRV records and addresses set as servers start.
+type fakeDNS struct {
+	mu    sync.Mutex
+	srv   map[string][]*net.SRV // by "_service._proto.name"
+	hosts map[string][]netip.Addr
+}
+
+func newFakeDNS() *fakeDNS {
+	return &fakeDNS{srv: map[string][]*net.SRV{}, hosts: map[string][]netip.Addr{}}
+}
+
+func (d *fakeDNS) LookupSRV(_ context.Context, service, proto, name string) (string, []*net.SRV, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := "_" + service + "._" + proto + "." + name
+	if rs, ok := d.srv[key]; ok {
+		return key, rs, nil
+	}
+	return "", nil, &net.DNSError{Err: "no such host", Name: key, IsNotFound: true}
+}
+
+func (d *fakeDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if as, ok := d.hosts[host]; ok {
+		return as, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// point makes name's federation traffic go to addr (an SRV record for
+// _matrix-fed._tcp and an address for its target).
+func (d *fakeDNS) point(name, addr string) {
+	ap := netip.MustParseAddrPort(addr)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	target := "fed." + name
+	d.srv["_matrix-fed._tcp."+name] = []*net.SRV{{Target: target + ".", Port: ap.Port()}}
+	d.hosts[target] = []netip.Addr{ap.Addr()}
+	d.hosts[target+"."] = []netip.Addr{ap.Addr()}
+}
+
+// fedWorld is several servers federating over TLS on loopback, each with
+// a certificate from one test CA, found through fakeDNS.
+type fedWorld struct {
+	t      *testing.T
+	ca     *testCA
+	caFile string
+	dns    *fakeDNS
+}
+
+func newFedWorld(t *testing.T) *fedWorld {
+	ca := newTestCA(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &fedWorld{t: t, ca: ca, caFile: caFile, dns: newFakeDNS()}
+}
+
+// start starts a server named name (a hostname under .test).
+func (w *fedWorld) start(b backend, name string, extra ...string) *testServer {
+	w.t.Helper()
+	cert, key := w.ca.issue(w.t, w.t.TempDir(), nil, name)
+	args := append([]string{"--server-name", name, "--federation-tls-cert", cert, "--federation-tls-key", key,
+		"--federation-ca-file", w.caFile}, extra...)
+	ts := startServerWith(w.t, b, func(s *server) { s.fedDNS = w.dns }, args...)
+	w.dns.point(name, ts.srv.addrs[1])
+	return ts
+}
+
+// Two servers find each other through discovery, verify each other's TLS
+// certificates and request signatures, and answer queries.
+func TestFederationQueriesBetweenServers(t *testing.T) {
+	w := newFedWorld(t)
+	a := w.start(backends()[0], "a.fed.test")
+	b := w.start(backends()[0], "b.fed.test")
+	bob := b.register("bob")
+	bob.must("PUT", "/profile/"+apiEsc(bob.UserID)+"/displayname", map[string]any{"displayname": "Bob B"})
+
+	ctx := context.Background()
+	var prof map[string]string
+	err := a.srv.fedClient.GetJSON(ctx, "b.fed.test", "/_matrix/federation/v1/query/profile?user_id="+url.QueryEscape(bob.UserID), &prof)
+	if err != nil || prof["displayname"] != "Bob B" {
+		t.Fatalf("profile through federation: %v %v", prof, err)
+	}
+	// b checked a's signature with a's key, fetched from a over TLS.
+	var fe *fedclient.Error
+	err = a.srv.fedClient.GetJSON(ctx, "b.fed.test", "/_matrix/federation/v1/query/profile?user_id="+url.QueryEscape("@nobody:b.fed.test"), &prof)
+	if !errors.As(err, &fe) || fe.Status != 404 || fe.Code != "M_NOT_FOUND" {
+		t.Errorf("unknown user: %v", err)
+	}
+	// A server whose certificate is not from a trusted CA is not talked to.
+	other := newTestCA(t)
+	cert, key := other.issue(t, t.TempDir(), nil, "c.fed.test")
+	c := startServerWith(t, backends()[0], func(s *server) { s.fedDNS = w.dns },
+		"--server-name", "c.fed.test", "--federation-tls-cert", cert, "--federation-tls-key", key, "--federation-ca-file", w.caFile)
+	w.dns.point("c.fed.test", c.srv.addrs[1])
+	err = a.srv.fedClient.GetJSON(ctx, "c.fed.test", "/_matrix/federation/v1/version", &prof)
+	var uae x509.UnknownAuthorityError
+	if err == nil || !errors.As(err, &uae) {
+		t.Errorf("a server with an untrusted certificate: %v", err)
 	}
 }

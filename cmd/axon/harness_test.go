@@ -76,6 +76,13 @@ var serverCount atomic.Int64
 // startServer starts a server on b with extra flags.
 func startServer(t *testing.T, b backend, extra ...string) *testServer {
 	t.Helper()
+	return startServerWith(t, b, nil, extra...)
+}
+
+// startServerWith is startServer with a hook that adjusts the server
+// before it starts (nil: none).
+func startServerWith(t *testing.T, b backend, adjust func(*server), extra ...string) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	name := fmt.Sprintf("hs%d.test", serverCount.Add(1))
 	args := []string{"--data-dir", dir, "--server-name", name, "--listen", "127.0.0.1:0", "--federation-listen", "127.0.0.1:0", "--metrics-listen", "",
@@ -90,13 +97,16 @@ func startServer(t *testing.T, b backend, extra ...string) *testServer {
 	// The cheapest bcrypt cost: the suite registers and logs in hundreds
 	// of users, and hashing is not what it tests.
 	s := &server{cfg: cfg, log: newLogger(cfg, logw), readinessGrace: 0, drainTimeout: 5 * time.Second, bcryptCost: 4}
+	if adjust != nil {
+		adjust(s)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := s.start(ctx); err != nil {
 		s.close()
 		t.Fatalf("start: %v", err)
 	}
-	ts := &testServer{t: t, srv: s, base: "http://" + s.addrs[0], name: name}
+	ts := &testServer{t: t, srv: s, base: "http://" + s.addrs[0], name: string(cfg.ServerName)}
 	t.Cleanup(func() {
 		s.shutdown()
 		logw.done.Store(true)

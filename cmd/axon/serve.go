@@ -29,6 +29,8 @@ import (
 	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/services/accounts"
 	"github.com/axon-hs/axon/services/clientapi"
+	"github.com/axon-hs/axon/services/federation/discovery"
+	"github.com/axon-hs/axon/services/federation/fedclient"
 	"github.com/axon-hs/axon/services/keyserver"
 	"github.com/axon-hs/axon/services/pushrules"
 	"github.com/axon-hs/axon/services/roomserver"
@@ -89,6 +91,13 @@ type server struct {
 	// bcryptCost overrides the password hashing cost (tests; 0 = the
 	// accounts default).
 	bcryptCost int
+	// fedDNS, when set, answers the federation client's DNS lookups
+	// (tests; nil = the system's resolver).
+	fedDNS discovery.DNS
+	// fedClient reaches other servers.
+	fedClient *fedclient.Client
+	// onClose runs at close, after the roles have stopped.
+	onClose []func()
 
 	draining atomic.Bool
 	roles    sync.WaitGroup
@@ -170,7 +179,10 @@ func (s *server) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	keySrv, err := keyserver.New(s.db, keyserver.Config{ServerName: server, Keys: ks, Notaries: nots, Logger: log.With("area", "keys")})
+	if s.fedClient, err = s.federationClient(key); err != nil {
+		return err
+	}
+	keySrv, err := keyserver.New(s.db, keyserver.Config{ServerName: server, Keys: ks, Notaries: nots, Fetcher: s.fedClient, Logger: log.With("area", "keys")})
 	if err != nil {
 		return err
 	}
@@ -512,6 +524,9 @@ func (s *server) close() {
 	}
 	if s.sub != nil {
 		_ = s.sub.Close()
+	}
+	for _, f := range s.onClose {
+		f()
 	}
 	if s.bus != nil {
 		_ = s.bus.Close()
