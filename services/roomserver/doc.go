@@ -75,20 +75,54 @@
 //
 // # State
 //
-// The room's history here is linear: events built by this server extend
-// the single forward extremity. state_history records, in room_seq terms,
-// when each event was part of the current state, so the state at any point
-// of the room (for /sync, /messages, /context) is one query. The Reader
-// keeps parsed events in a bounded cache keyed by event ID and redacted_by
-// (a stored PDU changes only when it is redacted, and then its key
-// changes too), so reading the same events again costs no parsing or
-// hashing. state_history mirrors redacted_by (set in the redaction's
-// transaction; any later code that makes an already redacted event part
-// of the state must copy it), so reading a state whose events are cached
-// touches state_history only; the sync role's index mirrors it as well
-// (EventsByKey). Federation
-// (issue #4) brings forks, state resolution and outliers into the same
-// tables.
+// state_history records, in room_seq terms, when each event was part of
+// the room's current state (the resolved state across its forward
+// extremities), so the state at any point of the room's persistence order
+// (for /sync, /messages, /context) is one query. The Reader keeps parsed
+// events in a bounded cache keyed by event ID and redacted_by (a stored
+// PDU changes only when it is redacted, and then its key changes too), so
+// reading the same events again costs no parsing or hashing. state_history
+// mirrors redacted_by (set in the redaction's transaction, and copied when
+// a state change makes an already redacted event current), so reading a
+// state whose events are cached touches state_history only; the sync
+// role's index mirrors it as well (EventsByKey).
+//
+// # Events from other servers (remote.go, dag.go)
+//
+// The federation role publishes what another server sent as an Input with
+// PDUs (and Outliers: auth events and state that came along), after
+// checking their format, signatures and hashes. The partition owner then
+// runs the remaining checks of "Checks performed on receipt of a PDU" for
+// each PDU on its own, without any network call (a partition never waits
+// for another server):
+//
+//   - an event already in the timeline is skipped; one whose auth events
+//     or prev_events are not known here is refused and not stored (the
+//     writer fetches what is missing first);
+//   - the auth events must be the right ones (auth.CheckAuthEvents) and
+//     allow the event; then the state before the event must allow it.
+//     Either failure stores the event as rejected: never shown, never
+//     cited, never part of a state;
+//   - the state before the event is the room's current state when the
+//     event extends the room's single forward extremity; otherwise the
+//     states after each of its prev_events, resolved (matrix/stateres) with
+//     the events and auth chains loaded from the batch, the current state,
+//     the timeline and the outliers;
+//   - an event that passes against the state before it but not against
+//     the current state is soft-failed: stored, part of the DAG and of
+//     later resolutions, never shown to clients nor made an extremity;
+//   - an accepted event replaces its prev_events among the forward
+//     extremities, and the room's current state becomes the resolution of
+//     the states after every extremity; each key that changes is written
+//     to state_history at the event's room_seq (and to memberships), and
+//     the event's Output carries the whole delta for the sync role.
+//
+// The state before an event is stored only when it is not the current
+// state after room_seq - 1 (a fork): as a delta against that state
+// (events.state_base, event_state_deltas), from which the state after any
+// event of the timeline is rebuilt. Resolutions load the auth chains of
+// the events in the states, bounded by maxResolveEvents; an index of auth
+// chains would spare that for large rooms.
 //
 // # What it must never do
 //

@@ -23,6 +23,18 @@ type Input struct {
 	RoomVersion string `json:"room_version,omitempty"`
 	// Events are the events to build, authorise and persist, in order.
 	Events []Template `json:"events,omitempty"`
+	// PDUs are events another server sent (Origin), to authorise and
+	// persist, each after the events it cites. The writer (the federation
+	// role) has checked their format, signatures and hashes (an event
+	// whose content hash failed arrives redacted). Unlike Events they are
+	// not atomic: each PDU has its own outcome in Result.PDUs.
+	PDUs []json.RawMessage `json:"pdus,omitempty"`
+	// Outliers are events the PDUs need that are not part of the
+	// timeline here (auth events, state across a gap), checked by the
+	// writer the same way; they are stored as outliers.
+	Outliers []json.RawMessage `json:"outliers,omitempty"`
+	// Origin is the server that sent the PDUs.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Template is an event the room role completes (prev_events, auth_events,
@@ -60,6 +72,11 @@ type Result struct {
 	RoomID   string   `json:"room_id,omitempty"`
 	EventIDs []string `json:"event_ids,omitempty"`
 	Error    *Failure `json:"error,omitempty"`
+	// PDUs has the outcome of each of Input.PDUs by event ID: "" when it
+	// was accepted (or was known already), else why it was rejected or
+	// soft-failed (both persisted) or not persisted (for example its
+	// prev_events or auth events are unknown).
+	PDUs map[string]string `json:"pdus,omitempty"`
 }
 
 // Failure is a refused Input. Code is a Matrix error code (M_FORBIDDEN for
@@ -85,10 +102,29 @@ type Output struct {
 	// StateChanged is true when the event became part of the room's
 	// current state.
 	StateChanged bool `json:"state_changed,omitempty"`
+	// SoftFailed events are part of the DAG and of state resolution but
+	// never shown to clients.
+	SoftFailed bool `json:"soft_failed,omitempty"`
+	// StateDelta, when set, lists every change of the room's current
+	// state at this event (state resolution across a fork can change
+	// keys other than the event's own, or leave the event out). When it
+	// is empty the only change is the event itself, if StateChanged.
+	StateDelta []StateDelta `json:"state_delta,omitempty"`
 	// Redacts is set when this event is a redaction that was applied.
 	Redacts string `json:"redacts,omitempty"`
 	// TxnID and DeviceID echo a client transaction so that the sender's
 	// device sees unsigned.transaction_id in its /sync.
 	TxnID    string `json:"txn_id,omitempty"`
 	DeviceID string `json:"device_id,omitempty"`
+}
+
+// StateDelta is one key of a room's current state changing: it now holds
+// EventID (with Membership for an m.room.member key), or nothing when
+// EventID is "".
+type StateDelta struct {
+	Type       string `json:"type"`
+	StateKey   string `json:"state_key"`
+	EventID    string `json:"event_id"`
+	Membership string `json:"membership,omitempty"`
+	Sender     string `json:"sender,omitempty"`
 }

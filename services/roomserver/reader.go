@@ -206,7 +206,7 @@ func (rd *Reader) WithRedactions(ctx context.Context, v *roomversion.Version, ev
 
 // Event returns one event of the room.
 func (rd *Reader) Event(ctx context.Context, v *roomversion.Version, eventID string) (*StoredEvent, error) {
-	rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM events WHERE event_id = $1 AND NOT rejected`, eventID)
+	rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM events WHERE event_id = $1 AND NOT rejected AND NOT soft_failed`, eventID)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func (rd *Reader) Events(ctx context.Context, v *roomversion.Version, roomID str
 		order = "DESC"
 	}
 	rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM events
-		WHERE room_id = $1 AND room_seq >= $2 AND room_seq <= $3 AND NOT rejected
+		WHERE room_id = $1 AND room_seq >= $2 AND room_seq <= $3 AND NOT rejected AND NOT soft_failed
 		ORDER BY room_seq `+order+` LIMIT $4`, roomID, from, to, limit)
 	if err != nil {
 		return nil, err

@@ -30,9 +30,18 @@ type undoEntry struct {
 	key         auth.StateKey
 	prev        *event.Event
 	stateChange bool
+	// keys are the previous values of several keys (applyChanges).
+	keys        []stateChange
 	extremities []*event.Event
 	extremDepth int64
 	headSeq     int64
+}
+
+// stateChange is one key of the current state changing: to ev, or out of
+// the state (ev nil).
+type stateChange struct {
+	key auth.StateKey
+	ev  *event.Event
 }
 
 // Get implements auth.State.
@@ -58,10 +67,39 @@ func (r *room) apply(ev *event.Event) {
 	r.headSeq++
 }
 
+// applyChanges advances the head past an event received from another
+// server: the current state changes by changes, and the forward
+// extremities become extremities.
+func (r *room) applyChanges(changes []stateChange, extremities []*event.Event) {
+	u := undoEntry{extremities: r.extremities, extremDepth: r.extremDepth, headSeq: r.headSeq}
+	for _, c := range changes {
+		u.keys = append(u.keys, stateChange{key: c.key, ev: r.state[c.key]})
+		if c.ev == nil {
+			delete(r.state, c.key)
+		} else {
+			r.state[c.key] = c.ev
+		}
+	}
+	r.undo = append(r.undo, u)
+	r.extremities = extremities
+	r.extremDepth = 0
+	for _, e := range extremities {
+		r.extremDepth = max(r.extremDepth, e.Depth())
+	}
+	r.headSeq++
+}
+
 // rollback undoes every change since the last mark.
 func (r *room) rollback() {
 	for i := len(r.undo) - 1; i >= 0; i-- {
 		u := r.undo[i]
+		for j := len(u.keys) - 1; j >= 0; j-- {
+			if c := u.keys[j]; c.ev == nil {
+				delete(r.state, c.key)
+			} else {
+				r.state[c.key] = c.ev
+			}
+		}
 		if u.stateChange {
 			if u.prev == nil {
 				delete(r.state, u.key)

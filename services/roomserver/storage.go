@@ -11,6 +11,7 @@ import (
 	"github.com/axon-hs/axon/matrix/auth"
 	"github.com/axon-hs/axon/matrix/event"
 	"github.com/axon-hs/axon/matrix/roomversion"
+	"github.com/axon-hs/axon/matrix/stateres"
 )
 
 // errConflict means the room's head moved under us: another writer (a
@@ -109,13 +110,25 @@ func lookupTxn(ctx context.Context, db *store.DB, sender string, t *Txn) (string
 
 // persisted is one event to write in a batch.
 type persisted struct {
-	inputSeq     uint64 // the ROOM_INPUT message it came from
-	ev           *event.Event
-	roomSeq      int64
-	stateChanged bool
-	redacts      string // applied redaction target
-	txn          *Txn
-	out          []byte // the Output payload
+	inputSeq uint64 // the ROOM_INPUT message it came from (0: none)
+	ev       *event.Event
+	roomSeq  int64
+	// changes are the changes of the room's current state at this event:
+	// the event itself for a local state event; for a received one,
+	// whatever state resolution across the forward extremities gave.
+	changes []stateChange
+	redacts string // applied redaction target
+	txn     *Txn
+	out     []byte // the Output payload
+	// Received events only:
+	remote     bool
+	rejected   bool
+	softFailed bool
+	// before is the state before the event when it is not the current
+	// state after room_seq - 1 (a fork): nil otherwise. It is stored as
+	// a delta against that current state (event_state_deltas).
+	before stateres.StateMap
+	delta  []deltaRow
 }
 
 // roomWrite is what a batch writes for one room.
@@ -124,6 +137,18 @@ type roomWrite struct {
 	create  bool
 	fromSeq int64 // committed head before the batch
 	events  []*persisted
+	// outliers are received events stored outside the timeline.
+	outliers []*event.Event
+}
+
+// addOutlier stages ev as an outlier unless it is staged already.
+func (rw *roomWrite) addOutlier(ev *event.Event) {
+	for _, o := range rw.outliers {
+		if o.ID() == ev.ID() {
+			return
+		}
+	}
+	rw.outliers = append(rw.outliers, ev)
 }
 
 // writeBatch persists the batch's rooms in one transaction, each guarded
@@ -167,6 +192,15 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 		tx.DeferExpect(1, errConflict, `UPDATE rooms SET head_seq = $1, depth = $2, extremities = $3
 			WHERE room_id = $4 AND head_seq = $5`, r.headSeq, r.extremDepth, extr, r.id, w.fromSeq)
 	}
+	for _, o := range w.outliers {
+		sk, isState := o.StateKey()
+		var skArg any
+		if isState {
+			skArg = sk
+		}
+		tx.Defer(`INSERT INTO outliers (event_id, room_id, type, state_key, pdu, rejected) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (event_id) DO NOTHING`, o.ID(), r.id, o.Type(), skArg, o.Canonical(), false)
+	}
 	for _, p := range w.events {
 		ev := p.ev
 		sk, isState := ev.StateKey()
@@ -174,24 +208,28 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 		if isState {
 			skArg = sk
 		}
+		var stateBase, inputStream, inputSeq any
+		if p.before != nil {
+			stateBase = p.roomSeq - 1
+		}
+		if p.inputSeq != 0 {
+			inputStream, inputSeq = stream, int64(p.inputSeq)
+		}
 		tx.Defer(`INSERT INTO events (event_id, room_id, room_seq, type, state_key, sender, origin_ts, pdu, rejected,
-				input_stream, input_seq)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			ev.ID(), r.id, p.roomSeq, ev.Type(), skArg, ev.Sender(), ev.OriginServerTS(), ev.Canonical(), false,
-			stream, int64(p.inputSeq))
-		if p.stateChanged {
-			tx.Defer(`UPDATE state_history SET to_seq = $1
-				WHERE room_id = $2 AND type = $3 AND state_key = $4 AND to_seq IS NULL`,
-				p.roomSeq, r.id, ev.Type(), sk)
-			tx.Defer(`INSERT INTO state_history (room_id, type, state_key, from_seq, event_id)
-				VALUES ($1, $2, $3, $4, $5)`, r.id, ev.Type(), sk, p.roomSeq, ev.ID())
-			if ev.Type() == "m.room.member" {
-				tx.Defer(`INSERT INTO memberships (user_id, room_id, membership, event_id, room_seq)
-					VALUES ($1, $2, $3, $4, $5)
-					ON CONFLICT (user_id, room_id) DO UPDATE SET membership = excluded.membership,
-						event_id = excluded.event_id, room_seq = excluded.room_seq`,
-					sk, r.id, ev.Membership(), ev.ID(), p.roomSeq)
-			}
+				input_stream, input_seq, soft_failed, state_base)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			ev.ID(), r.id, p.roomSeq, ev.Type(), skArg, ev.Sender(), ev.OriginServerTS(), ev.Canonical(), p.rejected,
+			inputStream, inputSeq, p.softFailed, stateBase)
+		for _, d := range p.delta {
+			tx.Defer(`INSERT INTO event_state_deltas (event_id, type, state_key, state_event_id) VALUES ($1, $2, $3, $4)`,
+				ev.ID(), d.key.Type, d.key.StateKey, d.eventID)
+		}
+		if p.remote {
+			// Received now as part of the timeline: no longer an outlier.
+			tx.Defer(`DELETE FROM outliers WHERE event_id = $1`, ev.ID())
+		}
+		for _, c := range p.changes {
+			deferStateChange(tx, r.id, p.roomSeq, c)
 		}
 		if p.redacts != "" {
 			if err := applyRedaction(ctx, tx, r.version, p.redacts, ev.ID()); err != nil {
@@ -207,6 +245,30 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 			VALUES ($1, $2, $3, $4, $5)`, partition, r.id, p.roomSeq, p.out, now)
 	}
 	return nil
+}
+
+// deferStateChange records that the current state's key c.key holds c.ev
+// (or nothing) from room_seq seq on.
+func deferStateChange(tx *store.Tx, roomID string, seq int64, c stateChange) {
+	tx.Defer(`UPDATE state_history SET to_seq = $1
+		WHERE room_id = $2 AND type = $3 AND state_key = $4 AND to_seq IS NULL`,
+		seq, roomID, c.key.Type, c.key.StateKey)
+	if c.ev == nil {
+		if c.key.Type == "m.room.member" {
+			tx.Defer(`DELETE FROM memberships WHERE user_id = $1 AND room_id = $2`, c.key.StateKey, roomID)
+		}
+		return
+	}
+	tx.Defer(`INSERT INTO state_history (room_id, type, state_key, from_seq, event_id, redacted_by)
+		VALUES ($1, $2, $3, $4, $5, (SELECT redacted_by FROM events WHERE event_id = $6))`,
+		roomID, c.key.Type, c.key.StateKey, seq, c.ev.ID(), c.ev.ID())
+	if c.key.Type == "m.room.member" {
+		tx.Defer(`INSERT INTO memberships (user_id, room_id, membership, event_id, room_seq)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (user_id, room_id) DO UPDATE SET membership = excluded.membership,
+				event_id = excluded.event_id, room_seq = excluded.room_seq`,
+			c.key.StateKey, roomID, c.ev.Membership(), c.ev.ID(), seq)
+	}
 }
 
 // applyRedaction replaces the target's stored PDU by its redacted form.

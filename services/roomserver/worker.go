@@ -200,6 +200,9 @@ func fail(code, msg string) Result { return Result{Error: &Failure{Code: code, M
 // and yields a Result with an Error; an error return is an infrastructure
 // failure that fails the whole batch.
 func (w *partitionWorker) apply(ctx context.Context, b *batch, in *Input) (Result, error) {
+	if len(in.PDUs) > 0 || len(in.Outliers) > 0 {
+		return w.applyRemote(ctx, b, in)
+	}
 	var r *room
 	rw := b.writes[in.RoomID]
 	if in.Create != nil {
@@ -350,8 +353,11 @@ func (w *partitionWorker) findEvent(ctx context.Context, r *room, rw *roomWrite,
 }
 
 func (w *partitionWorker) persisted(r *room, ev *event.Event, txn *Txn, redacts string) *persisted {
-	_, isState := ev.StateKey()
-	p := &persisted{inputSeq: w.curSeq, ev: ev, roomSeq: r.headSeq, stateChanged: isState, redacts: redacts, txn: txn}
+	sk, isState := ev.StateKey()
+	p := &persisted{inputSeq: w.curSeq, ev: ev, roomSeq: r.headSeq, redacts: redacts, txn: txn}
+	if isState {
+		p.changes = []stateChange{{key: auth.StateKey{Type: ev.Type(), StateKey: sk}, ev: ev}}
+	}
 	o := Output{RoomID: r.id, RoomVersion: r.version.ID, RoomSeq: p.roomSeq, EventID: ev.ID(),
 		PDU: ev.Canonical(), StateChanged: isState, Redacts: redacts}
 	if txn != nil {

@@ -57,13 +57,17 @@ func (ix *Indexer) Run(ctx context.Context) error {
 }
 
 func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
+	type member struct{ user, membership, sender string }
 	type row struct {
 		pos int64
 		o   roomserver.Output
 		typ string
 		sk  *string
 		snd string
-		mem string
+		// timeline is false for an event clients never see (soft-failed)
+		// whose state changes still count.
+		timeline bool
+		members  []member
 		// notification and mention data (see migrations 0300, 0302)
 		notifies                bool
 		mentions                any
@@ -86,14 +90,30 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 			ix.log.Error("sync: undecodable PDU skipped", "event_id", o.EventID, "err", err)
 			continue
 		}
-		r := row{pos: int64(m.StreamSeq), o: o}
+		r := row{pos: int64(m.StreamSeq), o: o, timeline: !o.SoftFailed}
 		r.typ, _ = pdu.Get("type").Str()
 		r.snd, _ = pdu.Get("sender").Str()
 		if sk, ok := pdu.Get("state_key").Str(); ok {
 			r.sk = &sk
-			if r.typ == "m.room.member" && o.StateChanged {
-				r.mem, _ = pdu.Path("content", "membership").Str()
+			if r.typ == "m.room.member" && o.StateChanged && len(o.StateDelta) == 0 {
+				mem, _ := pdu.Path("content", "membership").Str()
+				r.members = append(r.members, member{user: sk, membership: mem, sender: r.snd})
 			}
+		}
+		for _, d := range o.StateDelta {
+			if d.Type == "m.room.member" {
+				mem := d.Membership
+				if d.EventID == "" {
+					mem = "leave" // out of the state altogether
+				}
+				r.members = append(r.members, member{user: d.StateKey, membership: mem, sender: d.Sender})
+			}
+		}
+		if !r.timeline {
+			if len(r.members) > 0 {
+				rows = append(rows, r)
+			}
+			continue
 		}
 		var mentioned []string
 		if m := pdu.Path("content", "m.mentions"); m.Exists() {
@@ -119,20 +139,22 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 			if r.sk != nil {
 				sk = *r.sk
 			}
-			tx.Defer(`INSERT INTO sync_events (pos, room_id, event_id, room_seq, type, state_key, sender, device_id, txn_id,
-					notifies, mentions, push_plain, push_mention)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (pos) DO NOTHING`,
-				r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn, r.notifies, r.mentions,
-				r.pushPlain, r.pushMentions)
+			if r.timeline {
+				tx.Defer(`INSERT INTO sync_events (pos, room_id, event_id, room_seq, type, state_key, sender, device_id, txn_id,
+						notifies, mentions, push_plain, push_mention)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (pos) DO NOTHING`,
+					r.pos, r.o.RoomID, r.o.EventID, r.o.RoomSeq, r.typ, sk, r.snd, dev, txn, r.notifies, r.mentions,
+					r.pushPlain, r.pushMentions)
+			}
 			if r.o.Redacts != "" {
 				// The first redaction applied wins, as in the events table.
 				tx.Defer(`UPDATE sync_events SET redacted_by = $1 WHERE event_id = $2 AND redacted_by IS NULL`,
 					r.o.EventID, r.o.Redacts)
 			}
-			if r.mem != "" {
+			for _, m := range r.members {
 				tx.Defer(`INSERT INTO sync_memberships (user_id, pos, room_id, membership, sender)
 					VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, pos) DO NOTHING`,
-					*r.sk, r.pos, r.o.RoomID, r.mem, r.snd)
+					m.user, r.pos, r.o.RoomID, m.membership, m.sender)
 			}
 		}
 		tx.Defer(`INSERT INTO sync_positions (stream, pos) VALUES ('events', $1)
@@ -150,8 +172,8 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 				seen[r.o.RoomID] = true
 				w.Rooms = append(w.Rooms, r.o.RoomID)
 			}
-			if r.mem != "" {
-				w.Users = append(w.Users, *r.sk)
+			for _, m := range r.members {
+				w.Users = append(w.Users, m.user)
 			}
 		}
 		ix.wake(w)

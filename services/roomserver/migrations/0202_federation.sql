@@ -1,0 +1,38 @@
+-- 0202_federation: events received from other servers.
+--
+-- A received event may follow events other than the room's forward
+-- extremities (a fork of the DAG), so the state before it is not always
+-- the room's current state after the previous event. state_base says
+-- where it is: NULL for the usual case, the current state after room_seq
+-- - 1; otherwise the current state after room_seq state_base, overlaid by
+-- the event's rows in event_state_deltas (state_event_id '' removes a
+-- key). The state after an event is the state before it plus the event
+-- itself when it is an accepted state event.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS state_base {{bigint}};
+-- soft_failed events passed the authorisation rules against the state
+-- before them but not against the room's current state: they are kept in
+-- the DAG and in state resolution, never shown to clients nor cited as a
+-- prev_event by this server.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS soft_failed {{bool}} NOT NULL DEFAULT FALSE;
+
+CREATE TABLE IF NOT EXISTS event_state_deltas (
+	event_id       {{text}} NOT NULL,
+	type           {{text}} NOT NULL,
+	state_key      {{text}} NOT NULL,
+	state_event_id {{text}} NOT NULL,
+	PRIMARY KEY (event_id, type, state_key)
+);
+
+-- outliers are events known to this server that are not in a room's
+-- timeline: the auth events and state that other servers sent along with
+-- an event (a join's room state, the state across a gap). They are read
+-- for authorisation and state resolution and never sent to clients. An
+-- outlier that later arrives as part of the timeline is moved to events.
+CREATE TABLE IF NOT EXISTS outliers (
+	event_id {{text}} PRIMARY KEY,
+	room_id  {{text}} NOT NULL,
+	type     {{text}} NOT NULL,
+	state_key {{text}},
+	pdu      {{bytes}} NOT NULL,
+	rejected {{bool}} NOT NULL
+);
