@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/axon-hs/axon/internal/metrics"
 	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/matrix/keys"
+	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/accounts"
 	"github.com/axon-hs/axon/services/federation"
 	"github.com/axon-hs/axon/services/federation/discovery"
@@ -48,7 +50,7 @@ func notaries(cfg *config.Config) ([]keyserver.Notary, error) {
 // federationHandler is the Server-Server API listener's handler: the key
 // endpoints and /version, which need no request signature, and the
 // authenticated API.
-func (s *server) federationHandler(reg prometheus.Registerer, ks *keyserver.Service) (http.Handler, error) {
+func (s *server) federationHandler(ctx context.Context, reg prometheus.Registerer, ks *keyserver.Service) (http.Handler, error) {
 	acc, err := accounts.New(s.db, accounts.Config{ServerName: s.cfg.ServerName, Registration: string(s.cfg.Registration), Logger: s.log.With("role", "federation")})
 	if err != nil {
 		return nil, err
@@ -67,10 +69,25 @@ func (s *server) federationHandler(reg prometheus.Registerer, ks *keyserver.Serv
 			servers, err := rd.ResidentServers(ctx, roomID)
 			return roomID, servers, err
 		},
+		DB: s.db,
+		RoomVersion: func(ctx context.Context, roomID string) (*roomversion.Version, error) {
+			info, err := rd.Room(ctx, roomID)
+			if errors.Is(err, roomserver.ErrNotFound) {
+				return nil, nil
+			}
+			return info.Version, err
+		},
+		Extremities: func(ctx context.Context, roomID string) ([]string, error) {
+			info, err := rd.Room(ctx, roomID)
+			return info.Extremities, err
+		},
+		Submit: s.sub.Submit,
+		Client: s.fedClient,
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.goRole("federation-janitor", func() error { api.RunJanitor(ctx, time.Hour); return nil })
 	mux := http.NewServeMux()
 	mux.Handle("GET /livez", http.HandlerFunc(s.livez))
 	mux.Handle("GET /readyz", http.HandlerFunc(s.readyz))

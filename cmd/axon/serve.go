@@ -29,6 +29,7 @@ import (
 	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/services/accounts"
 	"github.com/axon-hs/axon/services/clientapi"
+	"github.com/axon-hs/axon/services/federation"
 	"github.com/axon-hs/axon/services/federation/discovery"
 	"github.com/axon-hs/axon/services/federation/fedclient"
 	"github.com/axon-hs/axon/services/keyserver"
@@ -51,7 +52,7 @@ const (
 
 // allMigrations are the migration sets of every area, in one version space.
 func allMigrations() []fs.FS {
-	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations(), userdata.Migrations(), pushrules.Migrations(), keyserver.Migrations()}
+	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations(), userdata.Migrations(), pushrules.Migrations(), keyserver.Migrations(), federation.Migrations()}
 }
 
 // cmdServe runs the server until SIGTERM or SIGINT.
@@ -232,13 +233,15 @@ func (s *server) start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /livez", http.HandlerFunc(s.livez))
 	mux.Handle("GET /readyz", http.HandlerFunc(s.readyz))
-	if cfg.HasRole(config.RoleClient) || cfg.HasRole(config.RoleSync) {
+	if cfg.HasRole(config.RoleClient) || cfg.HasRole(config.RoleSync) || cfg.HasRole(config.RoleFederation) {
 		if s.sub, err = roomserver.NewSubmitter(s.bus); err != nil {
 			return err
 		}
 		if s.rooms != nil {
 			s.rooms.ReplyLocally(s.sub)
 		}
+	}
+	if cfg.HasRole(config.RoleClient) || cfg.HasRole(config.RoleSync) {
 		// The account hooks need the room endpoints, which need the
 		// account service's authentication: tie the knot through rooms.
 		var rooms *clientapi.API
@@ -342,7 +345,7 @@ func (s *server) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		fh, err := s.federationHandler(reg, keySrv)
+		fh, err := s.federationHandler(roleCtx, reg, keySrv)
 		if err != nil {
 			return err
 		}

@@ -8,8 +8,12 @@ import (
 	"time"
 
 	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/matrix/id"
+	"github.com/axon-hs/axon/matrix/roomversion"
+	"github.com/axon-hs/axon/services/federation/fedclient"
 	"github.com/axon-hs/axon/services/keyserver"
+	"github.com/axon-hs/axon/services/roomserver"
 )
 
 // DefaultBodyLimit bounds a federation request body: a transaction of 50
@@ -27,21 +31,33 @@ type Config struct {
 	// RoomForAlias returns the room a local alias maps to ("" for none)
 	// and the servers resident in it.
 	RoomForAlias func(ctx context.Context, alias string) (roomID string, servers []string, err error)
-	BodyLimit    int64
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// DB holds the transactions' answers (migrations of this package).
+	DB *store.DB
+	// RoomVersion returns the version of a room this server is in, nil
+	// for a room it is not in.
+	RoomVersion func(ctx context.Context, roomID string) (*roomversion.Version, error)
+	// Extremities returns a room's forward extremities.
+	Extremities func(ctx context.Context, roomID string) ([]string, error)
+	// Submit hands an Input to the room role and waits for its Result.
+	Submit func(ctx context.Context, in *roomserver.Input) (roomserver.Result, error)
+	// Client fetches missing events from other servers (nil: never).
+	Client    *fedclient.Client
+	BodyLimit int64
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // API serves the Server-Server API.
 type API struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	txns txnStore
 }
 
 // New returns the API.
 func New(cfg Config) (*API, error) {
-	if cfg.ServerName == "" || cfg.Keys == nil {
-		return nil, errors.New("federation: a server name and a key server are required")
+	if cfg.ServerName == "" || cfg.Keys == nil || cfg.DB == nil || cfg.RoomVersion == nil || cfg.Submit == nil {
+		return nil, errors.New("federation: a server name, key server, database, room versions and submitter are required")
 	}
 	if cfg.BodyLimit == 0 {
 		cfg.BodyLimit = DefaultBodyLimit
@@ -52,13 +68,14 @@ func New(cfg Config) (*API, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{cfg: cfg, log: cfg.Logger}, nil
+	return &API{cfg: cfg, log: cfg.Logger, txns: txnStore{db: cfg.DB, now: cfg.Now}}, nil
 }
 
 // Routes registers the authenticated endpoints.
 func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /_matrix/federation/v1/query/profile", a.authed(a.queryProfile))
 	mux.Handle("GET /_matrix/federation/v1/query/directory", a.authed(a.queryDirectory))
+	mux.Handle("PUT /_matrix/federation/v1/send/{txnId}", a.authed(a.send))
 }
 
 func (a *API) queryProfile(w http.ResponseWriter, r *http.Request, _ *Request) error {

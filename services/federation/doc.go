@@ -11,9 +11,30 @@
 // endpoint runs; the endpoint gets the authenticated origin and the body
 // as read (bounded by Config.BodyLimit).
 //
-// The endpoints so far are the queries that need no room machinery:
-// /query/profile and /query/directory. Transactions, joins, invites,
-// backfill and the room reads come with the federated room pipeline.
+// # Transactions (/send)
+//
+// A transaction holds at most 50 PDUs and 100 EDUs, and its origin must be
+// the server that signed the request. Its answer is stored
+// (federation_txns, kept a day), so a transaction sent again is answered
+// the same and not processed twice. Each PDU of a room this server is in
+// is parsed with the room's version (an unparsable one is dropped, as the
+// spec says), its signatures checked with the keys of every required
+// signer valid at its origin_server_ts (a failure drops it with an error
+// answer) and its content hash (a failure keeps it redacted). The PDUs are
+// then handed to the room role, one Input per room in transaction order,
+// which authorises and persists them (services/roomserver, "Events from
+// other servers"). A PDU the room role cannot place because prev_events
+// or auth events are unknown is completed once from the origin
+// (/get_missing_events, at most 20 events, or /event_auth) and submitted
+// again; a gap that remains is answered with an error. Rejected PDUs are
+// answered with an error, soft-failed ones without.
+//
+// Not yet: EDUs are counted and dropped; a gap that /get_missing_events
+// does not close is not bridged with /state_ids; server ACLs are not
+// checked.
+//
+// The other endpoints so far are /query/profile and /query/directory;
+// joins, invites, backfill and the room reads come next.
 //
 // # What it must never do
 //

@@ -3,6 +3,7 @@ package roomserver
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -154,18 +155,24 @@ type RoomInfo struct {
 	ID      string
 	Version *roomversion.Version
 	HeadSeq int64
+	// Extremities are the room's forward extremities.
+	Extremities []string
 }
 
 // Room returns the room's version and head.
 func (rd *Reader) Room(ctx context.Context, roomID string) (RoomInfo, error) {
 	var vid string
 	info := RoomInfo{ID: roomID}
-	err := rd.db.QueryRow(ctx, `SELECT room_version, head_seq FROM rooms WHERE room_id = $1`, roomID).Scan(&vid, &info.HeadSeq)
+	var extr []byte
+	err := rd.db.QueryRow(ctx, `SELECT room_version, head_seq, extremities FROM rooms WHERE room_id = $1`, roomID).Scan(&vid, &info.HeadSeq, &extr)
 	if errors.Is(err, sql.ErrNoRows) {
 		return info, ErrNotFound
 	}
 	if err != nil {
 		return info, err
+	}
+	if err := json.Unmarshal(extr, &info.Extremities); err != nil {
+		return info, fmt.Errorf("roomserver: room %s extremities: %w", roomID, err)
 	}
 	v, ok := roomversion.Lookup(vid)
 	if !ok {

@@ -13,10 +13,22 @@ import (
 	"github.com/axon-hs/axon/matrix/stateres"
 )
 
-// Outcomes of a received PDU that was not persisted (Result.PDUs).
+// Outcomes of a received PDU (Result.PDUs): "" when accepted, else one of
+// these, the last two followed by the reason.
+const (
+	// OutcomeMissingAuth: not stored; the writer should fetch the auth
+	// events (/event_auth) and send them as outliers.
+	OutcomeMissingAuth = "auth events are unknown to this server"
+	// OutcomeMissingPrev: not stored; the writer should fetch the missing
+	// prev_events (/get_missing_events) and send them first.
+	OutcomeMissingPrev = "prev_events are unknown to this server"
+	OutcomeRejected    = "rejected: "
+	OutcomeSoftFailed  = "soft-failed: "
+)
+
 var (
-	errMissingAuth = errors.New("auth events are unknown to this server")
-	errMissingPrev = errors.New("prev_events are unknown to this server")
+	errMissingAuth = errors.New(OutcomeMissingAuth)
+	errMissingPrev = errors.New(OutcomeMissingPrev)
 )
 
 // applyRemote stages the events another server sent (Input.PDUs, with
@@ -198,9 +210,9 @@ func (w *partitionWorker) applyPDU(ctx context.Context, ds *dagSource, ev *event
 	ds.stage(p)
 	switch {
 	case rejected != "":
-		return "rejected: " + rejected, nil
+		return OutcomeRejected + rejected, nil
 	case softFailed != "":
-		return "soft-failed: " + softFailed, nil
+		return OutcomeSoftFailed + softFailed, nil
 	}
 	return "", nil
 }
