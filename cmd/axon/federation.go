@@ -83,6 +83,7 @@ func (s *server) federationHandler(ctx context.Context, reg prometheus.Registere
 		},
 		Submit: s.sub.Submit,
 		Client: s.fedClient,
+		Reader: rd,
 	})
 	if err != nil {
 		return nil, err

@@ -41,7 +41,9 @@ type Config struct {
 	// Submit hands an Input to the room role and waits for its Result.
 	Submit func(ctx context.Context, in *roomserver.Input) (roomserver.Result, error)
 	// Client fetches missing events from other servers (nil: never).
-	Client    *fedclient.Client
+	Client *fedclient.Client
+	// Reader reads rooms for the DAG endpoints.
+	Reader    *roomserver.Reader
 	BodyLimit int64
 	Now       func() time.Time
 	Logger    *slog.Logger
@@ -56,7 +58,7 @@ type API struct {
 
 // New returns the API.
 func New(cfg Config) (*API, error) {
-	if cfg.ServerName == "" || cfg.Keys == nil || cfg.DB == nil || cfg.RoomVersion == nil || cfg.Submit == nil {
+	if cfg.ServerName == "" || cfg.Keys == nil || cfg.DB == nil || cfg.RoomVersion == nil || cfg.Submit == nil || cfg.Reader == nil {
 		return nil, errors.New("federation: a server name, key server, database, room versions and submitter are required")
 	}
 	if cfg.BodyLimit == 0 {
@@ -76,6 +78,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /_matrix/federation/v1/query/profile", a.authed(a.queryProfile))
 	mux.Handle("GET /_matrix/federation/v1/query/directory", a.authed(a.queryDirectory))
 	mux.Handle("PUT /_matrix/federation/v1/send/{txnId}", a.authed(a.send))
+	a.readRoutes(mux)
 }
 
 func (a *API) queryProfile(w http.ResponseWriter, r *http.Request, _ *Request) error {

@@ -69,7 +69,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{remoteKey: remoteKey}
 	api, err := New(Config{
-		ServerName: "our.test", Keys: ks, DB: storetest.Open(t, e, Migrations()),
+		ServerName: "our.test", Keys: ks, DB: storetest.Open(t, e, Migrations()), Reader: roomserver.NewReader(nil),
 		RoomVersion: func(_ context.Context, roomID string) (*roomversion.Version, error) {
 			if roomID == testRoom {
 				return roomversion.MustLookup("10"), nil

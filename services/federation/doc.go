@@ -33,8 +33,20 @@
 // does not close is not bridged with /state_ids; server ACLs are not
 // checked.
 //
+// # Reading a room's DAG
+//
+// /event, /state, /state_ids (the state before an event, with its auth
+// chain), /event_auth, /get_missing_events (a walk back along
+// prev_events from latest_events, never past earliest_events, at most
+// 100 events) and /backfill (the same walk from the v events, them
+// included, at most 100) answer servers that have a user joined to the
+// room now; others get 403 M_FORBIDDEN. Rejected and soft-failed events
+// are served like any other: other servers need them to follow the DAG.
+// History visibility for servers is not applied beyond that membership
+// test yet.
+//
 // The other endpoints so far are /query/profile and /query/directory;
-// joins, invites, backfill and the room reads come next.
+// joins, invites and leaves come next.
 //
 // # What it must never do
 //

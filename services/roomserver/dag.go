@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/matrix/auth"
 	"github.com/axon-hs/axon/matrix/event"
 	"github.com/axon-hs/axon/matrix/stateres"
@@ -172,22 +173,8 @@ func (ds *dagSource) stateAt(ctx context.Context, seq int64) (stateres.StateMap,
 		return stateMapOf(r.state), nil
 	}
 	base := min(seq, r.committedSeq)
-	rows, err := ds.w.s.db.Query(ctx, `SELECT type, state_key, event_id FROM state_history
-		WHERE room_id = $1 AND from_seq <= $2 AND (to_seq IS NULL OR to_seq > $2)`, r.id, base)
+	out, err := stateMapAt(ctx, ds.w.s.db, r.id, base)
 	if err != nil {
-		return nil, fmt.Errorf("roomserver: state of %s at %d: %w", r.id, base, err)
-	}
-	defer rows.Close()
-	out := stateres.StateMap{}
-	for rows.Next() {
-		var k auth.StateKey
-		var id string
-		if err := rows.Scan(&k.Type, &k.StateKey, &id); err != nil {
-			return nil, err
-		}
-		out[k] = id
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	// Staged changes up to seq (the batch is not committed yet).
@@ -268,24 +255,49 @@ func (ds *dagSource) storedBefore(ctx context.Context, id string, base int64) (s
 	if err != nil {
 		return nil, err
 	}
-	rows, err := ds.w.s.db.Query(ctx, `SELECT type, state_key, state_event_id FROM event_state_deltas WHERE event_id = $1`, id)
+	return out, overlayDelta(ctx, ds.w.s.db, id, out)
+}
+
+// stateMapAt reads the room's committed current state after room_seq seq.
+func stateMapAt(ctx context.Context, db *store.DB, roomID string, seq int64) (stateres.StateMap, error) {
+	rows, err := db.Query(ctx, `SELECT type, state_key, event_id FROM state_history
+		WHERE room_id = $1 AND from_seq <= $2 AND (to_seq IS NULL OR to_seq > $2)`, roomID, seq)
 	if err != nil {
-		return nil, fmt.Errorf("roomserver: state before %s: %w", id, err)
+		return nil, fmt.Errorf("roomserver: state of %s at %d: %w", roomID, seq, err)
+	}
+	defer rows.Close()
+	out := stateres.StateMap{}
+	for rows.Next() {
+		var k auth.StateKey
+		var id string
+		if err := rows.Scan(&k.Type, &k.StateKey, &id); err != nil {
+			return nil, err
+		}
+		out[k] = id
+	}
+	return out, rows.Err()
+}
+
+// overlayDelta applies the stored state delta of event id to s.
+func overlayDelta(ctx context.Context, db *store.DB, id string, s stateres.StateMap) error {
+	rows, err := db.Query(ctx, `SELECT type, state_key, state_event_id FROM event_state_deltas WHERE event_id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("roomserver: state before %s: %w", id, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k auth.StateKey
 		var sid string
 		if err := rows.Scan(&k.Type, &k.StateKey, &sid); err != nil {
-			return nil, err
+			return err
 		}
 		if sid == "" {
-			delete(out, k)
+			delete(s, k)
 		} else {
-			out[k] = sid
+			s[k] = sid
 		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // resolve resolves states with the room version's algorithm, loading the

@@ -300,4 +300,44 @@ func testReceivedEvents(t *testing.T, h *harness, v string) {
 	if out := rm.send(after); !strings.HasPrefix(out[after.ID()], "soft-failed") {
 		t.Fatalf("on the evading branch: %q", out[after.ID()])
 	}
+
+	// What other servers read of the DAG.
+	ctx := context.Background()
+	before, err := rd.StateIDsBefore(ctx, roomID, after.ID())
+	if err != nil || before[memberKey(carol)] != rename.ID() {
+		t.Errorf("state before the branch's event: carol is %q (%v), want her rename", before[memberKey(carol)], err)
+	}
+	if now, err := rd.StateIDsBefore(ctx, roomID, merge.EventIDs[0]); err != nil || now[memberKey(carol)] != rename.ID() {
+		t.Errorf("state before the merge: %v %v", now, err)
+	}
+	chain, err := rd.AuthChain(ctx, rv, roomID, []string{after.ID()})
+	// From room version 12 auth_events never name the create event.
+	if err != nil || len(chain) == 0 || (chain[0].Type() == "m.room.create") == rv.RoomIDFromCreate {
+		t.Errorf("auth chain: %d events, %v", len(chain), err)
+	}
+	for _, a := range chain {
+		if a.ID() == after.ID() {
+			t.Error("the auth chain holds the event itself")
+		}
+	}
+	walked, err := rd.Walk(ctx, rv, roomID, []string{after.ID()}, []string{join.ID()}, false, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walkedIDs []string
+	for _, e := range walked {
+		walkedIDs = append(walkedIDs, e.ID())
+	}
+	if want := []string{rename.ID(), evade.ID()}; !slices.Equal(walkedIDs, want) {
+		t.Errorf("walk back from the branch to carol's join: %v, want %v", walkedIDs, want)
+	}
+	if in, _ := rd.ServerInRoom(ctx, roomID, remoteServer); in {
+		t.Error("remote.test counts as in the room after carol's ban")
+	}
+	if in, _ := rd.ServerInRoom(ctx, roomID, server); !in {
+		t.Error("our own server is not in the room")
+	}
+	if room, err := rd.RoomOfEvent(ctx, evade.ID()); err != nil || room != roomID {
+		t.Errorf("room of an event: %q %v", room, err)
+	}
 }
