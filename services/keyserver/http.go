@@ -105,32 +105,18 @@ type notarised struct {
 // server.
 func (s *Service) notarise(ctx context.Context, want map[string]int64) (notarised, error) {
 	out := notarised{ServerKeys: []json.RawMessage{}}
-	var (
-		mu      sync.Mutex
-		wg      sync.WaitGroup
-		firstEr error
-		workers = make(chan struct{}, fetchParallel)
-	)
-	for server, min := range want {
-		wg.Add(1)
-		workers <- struct{}{}
-		go func() {
-			defer func() { <-workers; wg.Done() }()
-			doc, err := s.documentFor(ctx, server, min)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				if firstEr == nil {
-					firstEr = err
-				}
-			case doc != nil:
-				out.ServerKeys = append(out.ServerKeys, doc)
-			}
-		}()
-	}
-	wg.Wait()
-	return out, firstEr
+	var mu sync.Mutex
+	err := forEachServer(want, func(server string, min int64) error {
+		doc, err := s.documentFor(ctx, server, min)
+		if err != nil || doc == nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		out.ServerKeys = append(out.ServerKeys, doc)
+		return nil
+	})
+	return out, err
 }
 
 // documentFor returns server's document signed by this server, or nil

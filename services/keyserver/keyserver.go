@@ -181,28 +181,15 @@ func (s *Service) Keys(ctx context.Context, reqs []Request) (keys.KeyLookup, err
 		}
 	}
 	found := make(map[string]map[keys.KeyID]keys.VerifyKey, len(byServer))
-	var (
-		mu      sync.Mutex
-		wg      sync.WaitGroup
-		errs    []error
-		workers = make(chan struct{}, fetchParallel)
-	)
-	for server, rs := range byServer {
-		wg.Add(1)
-		workers <- struct{}{}
-		go func() {
-			defer func() { <-workers; wg.Done() }()
-			ks, err := s.serverKeys(ctx, server, rs)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-			}
-			found[server] = ks
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	var mu sync.Mutex
+	err := forEachServer(byServer, func(server string, rs []Request) error {
+		ks, err := s.serverKeys(ctx, server, rs)
+		mu.Lock()
+		defer mu.Unlock()
+		found[server] = ks
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return func(signer string, id keys.KeyID) (keys.VerifyKey, bool) {
@@ -213,6 +200,31 @@ func (s *Service) Keys(ctx context.Context, reqs []Request) (keys.KeyLookup, err
 		vk, ok := found[signer][id]
 		return vk, ok
 	}, nil
+}
+
+// forEachServer runs f for every server of m, at most fetchParallel at
+// once, and returns their errors joined.
+func forEachServer[T any](m map[string]T, f func(server string, v T) error) error {
+	var (
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		errs    []error
+		workers = make(chan struct{}, fetchParallel)
+	)
+	for server, v := range m {
+		wg.Add(1)
+		workers <- struct{}{}
+		go func() {
+			defer func() { <-workers; wg.Done() }()
+			if err := f(server, v); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // satisfied reports whether ks answers every request of rs.
