@@ -15,6 +15,7 @@ import (
 	"github.com/axon-hs/axon/internal/config"
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/metrics"
+	"github.com/axon-hs/axon/matrix/acl"
 	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/matrix/keys"
 	"github.com/axon-hs/axon/matrix/roomversion"
@@ -84,6 +85,20 @@ func (s *server) federationHandler(ctx context.Context, reg prometheus.Registere
 		Submit: s.sub.Submit,
 		Client: s.fedClient,
 		Reader: rd,
+		ServerACL: func(ctx context.Context, roomID string) (*acl.ACL, error) {
+			info, err := rd.Room(ctx, roomID)
+			if err != nil {
+				return nil, err
+			}
+			ev, err := rd.StateEvent(ctx, info.Version, roomID, info.HeadSeq, "m.room.server_acl", "")
+			if errors.Is(err, roomserver.ErrNotFound) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			return acl.Parse(ev.Content()), nil
+		},
 	})
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/matrix/acl"
 	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/federation/fedclient"
@@ -42,6 +43,9 @@ type Config struct {
 	Submit func(ctx context.Context, in *roomserver.Input) (roomserver.Result, error)
 	// Client fetches missing events from other servers (nil: never).
 	Client *fedclient.Client
+	// ServerACL returns the room's current server ACL (nil: none, which
+	// allows every server).
+	ServerACL func(ctx context.Context, roomID string) (*acl.ACL, error)
 	// Reader reads rooms for the DAG endpoints.
 	Reader    *roomserver.Reader
 	BodyLimit int64

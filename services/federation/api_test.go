@@ -13,6 +13,7 @@ import (
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/store/storetest"
 	"github.com/axon-hs/axon/internal/testenv"
+	"github.com/axon-hs/axon/matrix/acl"
 	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/matrix/event"
 	"github.com/axon-hs/axon/matrix/keys"
@@ -22,7 +23,10 @@ import (
 	"github.com/axon-hs/axon/services/roomserver"
 )
 
-const testRoom = "!room:our.test"
+const (
+	testRoom   = "!room:our.test"
+	deniedRoom = "!denied:our.test" // its server ACL denies remote.test
+)
 
 // keyNet answers key requests with the handlers of other key servers, in
 // process (the federation client does it over HTTPS).
@@ -70,8 +74,15 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{remoteKey: remoteKey}
 	api, err := New(Config{
 		ServerName: "our.test", Keys: ks, DB: storetest.Open(t, e, Migrations()), Reader: roomserver.NewReader(nil),
+		ServerACL: func(_ context.Context, roomID string) (*acl.ACL, error) {
+			if roomID == deniedRoom {
+				return acl.Parse(cjson.ObjectValue(cjson.Member{Key: "allow", Value: cjson.StringArray([]string{"*"})},
+					cjson.Member{Key: "deny", Value: cjson.StringArray([]string{"remote.test"})})), nil
+			}
+			return nil, nil
+		},
 		RoomVersion: func(_ context.Context, roomID string) (*roomversion.Version, error) {
-			if roomID == testRoom {
+			if roomID == testRoom || roomID == deniedRoom {
 				return roomversion.MustLookup("10"), nil
 			}
 			return nil, nil

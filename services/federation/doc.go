@@ -29,9 +29,14 @@
 // again; a gap that remains is answered with an error. Rejected PDUs are
 // answered with an error, soft-failed ones without.
 //
-// Not yet: EDUs are counted and dropped; a gap that /get_missing_events
-// does not close is not bridged with /state_ids; server ACLs are not
-// checked.
+// Server ACLs (matrix/acl) are applied per room: the PDUs of a room whose
+// current m.room.server_acl denies the origin are answered with an error
+// and not processed, and the DAG reads of such a room are refused with 403
+// M_FORBIDDEN.
+//
+// Not yet: EDUs are counted and dropped (so the ACL rules for typing and
+// receipts have nothing to apply to); a gap that /get_missing_events does
+// not close is not bridged with /state_ids.
 //
 // # Reading a room's DAG
 //

@@ -43,6 +43,9 @@ func (a *API) roomFor(ctx context.Context, roomID, origin string) (*roomversion.
 	if v == nil {
 		return nil, httpx.NotFound("this server is not in room " + roomID)
 	}
+	if err := a.checkACL(ctx, roomID, origin); err != nil {
+		return nil, err
+	}
 	in, err := a.cfg.Reader.ServerInRoom(ctx, roomID, origin)
 	if err != nil {
 		return nil, err
@@ -51,6 +54,22 @@ func (a *API) roomFor(ctx context.Context, roomID, origin string) (*roomversion.
 		return nil, httpx.Forbidden(origin + " is not in room " + roomID)
 	}
 	return v, nil
+}
+
+// checkACL refuses origin with 403 M_FORBIDDEN when the room's current
+// m.room.server_acl denies it.
+func (a *API) checkACL(ctx context.Context, roomID, origin string) error {
+	if a.cfg.ServerACL == nil {
+		return nil
+	}
+	list, err := a.cfg.ServerACL(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	if !list.Allows(origin) {
+		return httpx.Forbidden(origin + " is denied by the server ACL of " + roomID)
+	}
+	return nil
 }
 
 // pdusOf encodes events as a JSON array of PDUs.

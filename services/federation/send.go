@@ -139,6 +139,15 @@ func (a *API) processPDUs(ctx context.Context, origin string, pdus []json.RawMes
 		byRoom[rc.room] = append(byRoom[rc.room], rc.ev)
 	}
 	for _, room := range rooms {
+		if err := a.checkACL(ctx, room, origin); err != nil {
+			if _, denied := errors.AsType[*httpx.Error](err); !denied {
+				return out, err
+			}
+			for _, ev := range byRoom[room] {
+				out.PDUs[ev.ID()] = pduResult{Error: err.Error()}
+			}
+			continue
+		}
 		results, err := a.submitWithGaps(ctx, origin, room, byRoom[room])
 		if err != nil {
 			return out, err

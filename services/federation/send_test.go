@@ -53,8 +53,13 @@ func TestSendTransaction(t *testing.T) {
 	tampered := f.pdu(t, "original", f.remoteKey)
 	tamperedJSON := tampered.JSON().With("content", cjson.ObjectValue(cjson.Member{Key: "body", Value: cjson.StringValue("changed")}))
 	elsewhere := f.pdu(t, "x", f.remoteKey).JSON().With("room_id", cjson.StringValue("!other:our.test"))
+	deniedJSON := f.pdu(t, "acl", f.remoteKey).JSON().With("room_id", cjson.StringValue(deniedRoom))
+	denied, err := event.Build(roomversion.MustLookup("10"), deniedJSON.Without("signatures", "hashes"), "remote.test", f.remoteKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	body := txnBody("remote.test", good.Canonical(), refused.Canonical(), forged.Canonical(), tamperedJSON.Canonical(), elsewhere.Canonical(), []byte(`{"not":"an event"}`))
+	body := txnBody("remote.test", good.Canonical(), refused.Canonical(), forged.Canonical(), tamperedJSON.Canonical(), elsewhere.Canonical(), []byte(`{"not":"an event"}`), denied.Canonical())
 	status, v := f.do(t, "PUT", "/_matrix/federation/v1/send/t1", body, signed)
 	if status != 200 {
 		t.Fatalf("send: %d %s", status, v)
@@ -69,8 +74,11 @@ func TestSendTransaction(t *testing.T) {
 	if e := pdus.Path(forged.ID(), "error").StrOr(""); !strings.Contains(e, "signature") {
 		t.Errorf("forged PDU: %q", e)
 	}
-	if pdus.Len() != 4 {
-		t.Errorf("results for %d PDUs, want 4: %s", pdus.Len(), pdus)
+	if e := pdus.Path(denied.ID(), "error").StrOr(""); !strings.Contains(e, "server ACL") {
+		t.Errorf("PDU of a room whose ACL denies the origin: %q", e)
+	}
+	if pdus.Len() != 5 {
+		t.Errorf("results for %d PDUs, want 5: %s", pdus.Len(), pdus)
 	}
 	if len(f.inputs) != 1 || len(f.inputs[0].PDUs) != 3 || f.inputs[0].Origin != "remote.test" {
 		t.Fatalf("inputs = %+v", f.inputs)
