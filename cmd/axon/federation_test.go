@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -18,13 +19,18 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/axon-hs/axon/internal/signingkey"
+	"github.com/axon-hs/axon/matrix/auth"
 	"github.com/axon-hs/axon/matrix/cjson"
+	"github.com/axon-hs/axon/matrix/event"
 	"github.com/axon-hs/axon/matrix/keys"
+	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/federation/fedclient"
 )
 
@@ -256,5 +262,151 @@ func TestFederationQueriesBetweenServers(t *testing.T) {
 	var uae x509.UnknownAuthorityError
 	if err == nil || !errors.As(err, &uae) {
 		t.Errorf("a server with an untrusted certificate: %v", err)
+	}
+}
+
+// A remote user joins a room here through make_join and send_join, as
+// their server would, and sends into it over /send; the other servers'
+// DAG reads see the join.
+func TestFederationJoinAsResident(t *testing.T) {
+	w := newFedWorld(t)
+	a := w.start(backends()[0], "a.fed.test")
+	b := w.start(backends()[0], "b.fed.test")
+	ks, _, err := signingkey.LoadOrCreate(b.srv.cfg.SigningKeyPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bKey := ks[0]
+	alice := a.register("alice")
+	room := alice.createRoom(map[string]any{"preset": "public_chat"})
+	private := alice.createRoom(map[string]any{"preset": "private_chat"})
+	ctx := context.Background()
+	fc := b.srv.fedClient
+	bob := "@bob:b.fed.test"
+
+	var mj struct {
+		RoomVersion string          `json:"room_version"`
+		Event       json.RawMessage `json:"event"`
+	}
+	makeJoin := func(room, user, vers string) error {
+		return fc.GetJSON(ctx, "a.fed.test", "/_matrix/federation/v1/make_join/"+apiEsc(room)+"/"+apiEsc(user)+vers, &mj)
+	}
+	var fe *fedclient.Error
+	for _, c := range []struct {
+		room, user, vers, code string
+	}{
+		{private, bob, "?ver=12", "M_FORBIDDEN"},            // invite only
+		{room, "@bob:a.fed.test", "?ver=12", "M_FORBIDDEN"}, // not a user of the origin
+		{room, bob, "?ver=10&ver=11", "M_INCOMPATIBLE_ROOM_VERSION"},
+		{"!nope:a.fed.test", bob, "?ver=12", "M_NOT_FOUND"},
+	} {
+		if err := makeJoin(c.room, c.user, c.vers); !errors.As(err, &fe) || fe.Code != c.code {
+			t.Errorf("make_join %s %s %s: %v, want %s", c.room, c.user, c.vers, err, c.code)
+		}
+	}
+	if err := makeJoin(room, bob, "?ver=11&ver=12"); err != nil || mj.RoomVersion != "12" {
+		t.Fatalf("make_join: %v %+v", err, mj)
+	}
+	v := roomversion.MustLookup(mj.RoomVersion)
+	proto, err := cjson.Parse(mj.Event, cjson.Strict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	join, err := event.Build(v, proto, "b.fed.test", bKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sj struct {
+		State     []json.RawMessage `json:"state"`
+		AuthChain []json.RawMessage `json:"auth_chain"`
+	}
+	path := "/_matrix/federation/v2/send_join/" + apiEsc(room) + "/" + apiEsc(join.ID())
+	if err := fc.SendJSON(ctx, "a.fed.test", "PUT", path, join.Canonical(), &sj); err != nil {
+		t.Fatalf("send_join: %v", err)
+	}
+	types := map[string]bool{}
+	for _, raw := range sj.State {
+		ev, err := event.Parse(v, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		types[ev.Type()] = true
+		if ev.ID() == join.ID() {
+			t.Error("the state before the join holds the join")
+		}
+	}
+	if !types["m.room.create"] || !types["m.room.power_levels"] || !types["m.room.member"] || len(sj.AuthChain) == 0 {
+		t.Errorf("send_join state types %v, auth chain of %d", types, len(sj.AuthChain))
+	}
+	// Alice sees bob joined.
+	members := alice.must("GET", "/rooms/"+apiEsc(room)+"/joined_members", nil)["joined"].(map[string]any)
+	if _, ok := members[bob]; !ok {
+		t.Fatalf("joined members after send_join: %v", members)
+	}
+
+	// Bob speaks through his server's /send.
+	stateIDs := map[auth.StateKey]string{}
+	for _, raw := range sj.State {
+		ev, _ := event.Parse(v, raw)
+		sk, _ := ev.StateKey()
+		stateIDs[auth.StateKey{Type: ev.Type(), StateKey: sk}] = ev.ID()
+	}
+	stateIDs[auth.StateKey{Type: "m.room.member", StateKey: bob}] = join.ID()
+	content := cjson.ObjectValue(cjson.Member{Key: "msgtype", Value: cjson.StringValue("m.text")}, cjson.Member{Key: "body", Value: cjson.StringValue("hi from b")})
+	var authIDs []string
+	for _, k := range auth.SelectionFor(v, "m.room.message", bob, "", false, content) {
+		if id, ok := stateIDs[k]; ok {
+			authIDs = append(authIDs, id)
+		}
+	}
+	msg, err := event.Build(v, cjson.ObjectValue(
+		cjson.Member{Key: "type", Value: cjson.StringValue("m.room.message")},
+		cjson.Member{Key: "room_id", Value: cjson.StringValue(room)},
+		cjson.Member{Key: "sender", Value: cjson.StringValue(bob)},
+		cjson.Member{Key: "content", Value: content},
+		cjson.Member{Key: "origin_server_ts", Value: cjson.IntValue(time.Now().UnixMilli())},
+		cjson.Member{Key: "depth", Value: cjson.IntValue(join.Depth() + 1)},
+		cjson.Member{Key: "prev_events", Value: cjson.StringArray([]string{join.ID()})},
+		cjson.Member{Key: "auth_events", Value: cjson.StringArray(authIDs)},
+	), "b.fed.test", bKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent struct {
+		PDUs map[string]struct {
+			Error string `json:"error"`
+		} `json:"pdus"`
+	}
+	txn := map[string]any{"origin": "b.fed.test", "origin_server_ts": time.Now().UnixMilli(), "pdus": []json.RawMessage{msg.Canonical()}}
+	if err := fc.SendJSON(ctx, "a.fed.test", "PUT", "/_matrix/federation/v1/send/txn1", txn, &sent); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := sent.PDUs[msg.ID()]; !ok || r.Error != "" {
+		t.Fatalf("/send result: %+v", sent)
+	}
+	msgs := alice.must("GET", "/rooms/"+apiEsc(room)+"/messages?dir=b&limit=5", nil)["chunk"].([]any)
+	if len(msgs) == 0 || msgs[0].(map[string]any)["event_id"] != msg.ID() {
+		t.Fatalf("alice's newest message is not bob's: %v", msgs)
+	}
+
+	// The DAG reads, as b.
+	var ids struct {
+		PDUIDs []string `json:"pdu_ids"`
+	}
+	if err := fc.GetJSON(ctx, "a.fed.test", "/_matrix/federation/v1/state_ids/"+apiEsc(room)+"?event_id="+url.QueryEscape(msg.ID()), &ids); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(ids.PDUIDs, join.ID()) {
+		t.Errorf("state before bob's message lacks his join: %v", ids.PDUIDs)
+	}
+	var bf struct {
+		PDUs []json.RawMessage `json:"pdus"`
+	}
+	if err := fc.GetJSON(ctx, "a.fed.test", "/_matrix/federation/v1/backfill/"+apiEsc(room)+"?v="+url.QueryEscape(msg.ID())+"&limit=3", &bf); err != nil || len(bf.PDUs) != 3 {
+		t.Errorf("backfill: %d events, %v", len(bf.PDUs), err)
+	}
+	// The private room's DAG is not b's to read.
+	if err := fc.GetJSON(ctx, "a.fed.test", "/_matrix/federation/v1/state_ids/"+apiEsc(private)+"?event_id="+url.QueryEscape(join.ID()), &ids); !errors.As(err, &fe) || fe.Status != 403 {
+		t.Errorf("state_ids of a room b is not in: %v", err)
 	}
 }

@@ -83,6 +83,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /_matrix/federation/v1/query/directory", a.authed(a.queryDirectory))
 	mux.Handle("PUT /_matrix/federation/v1/send/{txnId}", a.authed(a.send))
 	a.readRoutes(mux)
+	a.joinRoutes(mux)
 }
 
 func (a *API) queryProfile(w http.ResponseWriter, r *http.Request, _ *Request) error {

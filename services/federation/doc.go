@@ -50,8 +50,22 @@
 // History visibility for servers is not applied beyond that membership
 // test yet.
 //
-// The other endpoints so far are /query/profile and /query/directory;
-// joins, invites and leaves come next.
+// # Joins, as the resident server
+//
+// /make_join answers a join template built on the room's current forward
+// extremities and state, after checking that the user belongs to the
+// origin, that the origin supports the room's version (400
+// M_INCOMPATIBLE_ROOM_VERSION otherwise) and that the join rules and the
+// user's membership can allow it: public rooms, or an invite. Restricted
+// joins, which need a user of this server to authorise them, are refused
+// for now. /send_join (v2) checks the signed event (a join of its sender,
+// a user of the origin, with valid signatures), has the room role accept
+// it like any received PDU, and answers the state before it with the
+// auth chain; members are never omitted.
+//
+// The other endpoints so far are /query/profile and /query/directory.
+// Joining a room on another server (the joining side), invites, leaves
+// and knocks come next.
 //
 // # What it must never do
 //

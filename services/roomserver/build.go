@@ -25,9 +25,9 @@ type builder struct {
 	rand   io.Reader
 }
 
-// refs returns the prev_events or auth_events value for the room version:
+// Refs returns the prev_events or auth_events value for the room version:
 // IDs from v3, [id, {"sha256": hash}] pairs before.
-func refs(v *roomversion.Version, evs []*event.Event) cjson.Value {
+func Refs(v *roomversion.Version, evs []*event.Event) cjson.Value {
 	out := make([]cjson.Value, len(evs))
 	for i, e := range evs {
 		if v.HashEventIDs() {
@@ -77,8 +77,8 @@ func (b *builder) build(r *room, t *Template, content cjson.Value, prev []*event
 		cjson.Member{Key: "content", Value: content},
 		cjson.Member{Key: "origin_server_ts", Value: cjson.IntValue(b.now().UnixMilli())},
 		cjson.Member{Key: "depth", Value: cjson.IntValue(depth)},
-		cjson.Member{Key: "prev_events", Value: refs(v, prev)},
-		cjson.Member{Key: "auth_events", Value: refs(v, authEvs)},
+		cjson.Member{Key: "prev_events", Value: Refs(v, prev)},
+		cjson.Member{Key: "auth_events", Value: Refs(v, authEvs)},
 	)
 	if t.StateKey != nil {
 		p = p.With("state_key", cjson.StringValue(*t.StateKey))

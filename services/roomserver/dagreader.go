@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/axon-hs/axon/matrix/auth"
 	"github.com/axon-hs/axon/matrix/event"
 	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/matrix/stateres"
@@ -81,6 +82,25 @@ func (rd *Reader) StateIDsBefore(ctx context.Context, roomID, id string) (stater
 		return nil, err
 	}
 	return s, overlayDelta(ctx, rd.db, id, s)
+}
+
+// CurrentStateIDs returns the room's current state as event IDs.
+func (rd *Reader) CurrentStateIDs(ctx context.Context, roomID string) (stateres.StateMap, error) {
+	rows, err := rd.db.Query(ctx, `SELECT type, state_key, event_id FROM state_history WHERE room_id = $1 AND to_seq IS NULL`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := stateres.StateMap{}
+	for rows.Next() {
+		var k auth.StateKey
+		var id string
+		if err := rows.Scan(&k.Type, &k.StateKey, &id); err != nil {
+			return nil, err
+		}
+		out[k] = id
+	}
+	return out, rows.Err()
 }
 
 // AuthChain returns the auth chain of the events ids (their auth events,

@@ -1,0 +1,221 @@
+package federation
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/matrix/auth"
+	"github.com/axon-hs/axon/matrix/cjson"
+	"github.com/axon-hs/axon/matrix/event"
+	"github.com/axon-hs/axon/matrix/id"
+	"github.com/axon-hs/axon/matrix/roomversion"
+	"github.com/axon-hs/axon/services/roomserver"
+)
+
+// joinRoutes registers the resident server's side of joining a room.
+func (a *API) joinRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /_matrix/federation/v1/make_join/{roomId}/{userId}", a.authed(a.makeJoin))
+	mux.Handle("PUT /_matrix/federation/v2/send_join/{roomId}/{eventId}", a.authed(a.sendJoin))
+}
+
+// userOfOrigin checks that userID is a valid user of origin.
+func userOfOrigin(userID, origin string) error {
+	uid, err := id.ParseUserID(userID)
+	if err != nil {
+		return httpx.InvalidParam("not a valid user ID: " + err.Error())
+	}
+	if string(uid.Server()) != origin {
+		return httpx.Forbidden("the user " + userID + " does not belong to " + origin)
+	}
+	return nil
+}
+
+// makeJoin answers a template of the join event (spec "Joining Rooms").
+func (a *API) makeJoin(w http.ResponseWriter, r *http.Request, req *Request) error {
+	ctx := r.Context()
+	room, user := r.PathValue("roomId"), r.PathValue("userId")
+	if err := userOfOrigin(user, req.Origin); err != nil {
+		return err
+	}
+	v, err := a.cfg.RoomVersion(ctx, room)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return httpx.NotFound("this server is not in room " + room)
+	}
+	if err := a.checkACL(ctx, room, req.Origin); err != nil {
+		return err
+	}
+	supported := r.URL.Query()["ver"]
+	if len(supported) == 0 {
+		supported = []string{"1"}
+	}
+	if !slices.Contains(supported, v.ID) {
+		return httpx.IncompatibleRoomVersion("room "+room+" has version "+v.ID+", which "+req.Origin+" does not support", v.ID)
+	}
+	state, err := a.cfg.Reader.CurrentStateIDs(ctx, room)
+	if err != nil {
+		return err
+	}
+	if err := a.mayJoin(r, v, room, user, state); err != nil {
+		return err
+	}
+	info, err := a.cfg.Reader.Room(ctx, room)
+	if err != nil {
+		return err
+	}
+	content := cjson.ObjectValue(cjson.Member{Key: "membership", Value: cjson.StringValue("join")})
+	var authIDs []string
+	for _, k := range auth.SelectionFor(v, "m.room.member", user, user, true, content) {
+		if sid, ok := state[k]; ok {
+			authIDs = append(authIDs, sid)
+		}
+	}
+	evs, err := a.cfg.Reader.PDUs(ctx, v, room, append(slices.Clone(info.Extremities), authIDs...))
+	if err != nil {
+		return err
+	}
+	var prev, authEvs []*event.Event
+	depth := int64(0)
+	for _, x := range info.Extremities {
+		if ev := evs[x]; ev != nil {
+			prev = append(prev, ev)
+			depth = max(depth, ev.Depth())
+		}
+	}
+	for _, x := range authIDs {
+		if ev := evs[x]; ev != nil {
+			authEvs = append(authEvs, ev)
+		}
+	}
+	tmpl := cjson.ObjectValue(
+		cjson.Member{Key: "type", Value: cjson.StringValue("m.room.member")},
+		cjson.Member{Key: "room_id", Value: cjson.StringValue(room)},
+		cjson.Member{Key: "sender", Value: cjson.StringValue(user)},
+		cjson.Member{Key: "state_key", Value: cjson.StringValue(user)},
+		cjson.Member{Key: "content", Value: content},
+		cjson.Member{Key: "origin_server_ts", Value: cjson.IntValue(a.cfg.Now().UnixMilli())},
+		cjson.Member{Key: "depth", Value: cjson.IntValue(depth + 1)},
+		cjson.Member{Key: "prev_events", Value: roomserver.Refs(v, prev)},
+		cjson.Member{Key: "auth_events", Value: roomserver.Refs(v, authEvs)},
+	)
+	if !v.HashEventIDs() {
+		tmpl = tmpl.With("origin", cjson.StringValue(a.cfg.ServerName))
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"room_version": v.ID, "event": tmpl})
+}
+
+// mayJoin refuses a join that the room's join rules and the user's
+// membership cannot allow (send_join checks the auth rules for real).
+// Restricted joins, which need a user of this server to authorise them,
+// are not offered yet.
+func (a *API) mayJoin(r *http.Request, v *roomversion.Version, room, user string, state map[auth.StateKey]string) error {
+	ids := []string{}
+	for _, k := range []auth.StateKey{{Type: "m.room.join_rules"}, {Type: "m.room.member", StateKey: user}} {
+		if sid, ok := state[k]; ok {
+			ids = append(ids, sid)
+		}
+	}
+	evs, err := a.cfg.Reader.PDUs(r.Context(), v, room, ids)
+	if err != nil {
+		return err
+	}
+	rule, membership := "invite", ""
+	if ev := evs[state[auth.StateKey{Type: "m.room.join_rules"}]]; ev != nil {
+		rule = ev.Content().Get("join_rule").StrOr("invite")
+	}
+	if ev := evs[state[auth.StateKey{Type: "m.room.member", StateKey: user}]]; ev != nil {
+		membership = ev.Membership()
+	}
+	switch {
+	case membership == "ban":
+		return httpx.Forbidden(user + " is banned from " + room)
+	case membership == "join" || membership == "invite" || rule == "public":
+		return nil
+	case rule == "restricted" || rule == "knock_restricted":
+		return httpx.Forbidden("joining " + room + " needs an invite: restricted joins through this server are not supported yet")
+	}
+	return httpx.Forbidden(room + " is " + rule + "-only and " + user + " is not invited")
+}
+
+// sendJoin accepts a signed join event into the room and answers with the
+// room's state before it and the auth chain (send_join v2).
+func (a *API) sendJoin(w http.ResponseWriter, r *http.Request, req *Request) error {
+	ctx := r.Context()
+	room, eventID := r.PathValue("roomId"), r.PathValue("eventId")
+	v, err := a.cfg.RoomVersion(ctx, room)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return httpx.NotFound("this server is not in room " + room)
+	}
+	if err := a.checkACL(ctx, room, req.Origin); err != nil {
+		return err
+	}
+	ev, err := event.Parse(v, req.Body)
+	if err != nil {
+		return httpx.BadJSON("the join event is not valid: " + err.Error())
+	}
+	if ev.ID() != eventID || ev.RoomID() != room {
+		return httpx.BadJSON("the event's ID or room does not match the path")
+	}
+	sk, _ := ev.StateKey()
+	if ev.Type() != "m.room.member" || ev.Membership() != "join" || sk != ev.Sender() {
+		return httpx.BadJSON("the event is not a join of its sender")
+	}
+	if err := userOfOrigin(ev.Sender(), req.Origin); err != nil {
+		return err
+	}
+	checked, errs, err := a.verify(ctx, []received{{ev: ev, room: room}})
+	if err != nil {
+		return err
+	}
+	if len(checked) == 0 {
+		return httpx.Forbidden(errs[ev.ID()])
+	}
+	results, err := a.submit(ctx, req.Origin, room, []*event.Event{checked[0].ev}, nil)
+	if err != nil {
+		return err
+	}
+	if outcome := results[ev.ID()]; outcome != "" {
+		if strings.HasPrefix(outcome, roomserver.OutcomeRejected) || strings.HasPrefix(outcome, roomserver.OutcomeSoftFailed) {
+			return httpx.Forbidden("the join is not allowed: " + outcome)
+		}
+		return httpx.BadJSON("the join cannot be placed in the room: " + outcome)
+	}
+	stateIDs, err := a.cfg.Reader.StateIDsBefore(ctx, room, ev.ID())
+	if errors.Is(err, roomserver.ErrNotFound) {
+		return fmt.Errorf("federation: the accepted join %s is not stored", ev.ID())
+	}
+	if err != nil {
+		return err
+	}
+	list := make([]string, 0, len(stateIDs))
+	for _, sid := range stateIDs {
+		list = append(list, sid)
+	}
+	slices.Sort(list)
+	evs, err := a.cfg.Reader.PDUs(ctx, v, room, list)
+	if err != nil {
+		return err
+	}
+	state := make([]json.RawMessage, 0, len(list))
+	for _, sid := range list {
+		if e := evs[sid]; e != nil {
+			state = append(state, e.Canonical())
+		}
+	}
+	chain, err := a.cfg.Reader.AuthChain(ctx, v, room, append(list, ev.ID()))
+	if err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{
+		"origin": a.cfg.ServerName, "state": state, "auth_chain": pdusOf(chain), "members_omitted": false})
+}
