@@ -42,14 +42,14 @@ func newDAGSource(w *partitionWorker, r *room, rw *roomWrite) *dagSource {
 	ds := &dagSource{w: w, r: r, rw: rw, known: map[string]*event.Event{}, rejected: map[string]bool{},
 		staged: map[string]*persisted{}, timeline: map[string]bool{}}
 	for _, p := range rw.events {
-		ds.staged[p.ev.ID()] = p
 		ds.known[p.ev.ID()] = p.ev
+		if p.outlier {
+			continue
+		}
+		ds.staged[p.ev.ID()] = p
 		if p.rejected {
 			ds.rejected[p.ev.ID()] = true
 		}
-	}
-	for _, o := range rw.outliers {
-		ds.known[o.ID()] = o
 	}
 	return ds
 }
@@ -80,7 +80,7 @@ func (ds *dagSource) inTimeline(ctx context.Context, id string) (bool, error) {
 		return known, nil
 	}
 	var one int
-	err := ds.w.s.db.QueryRow(ctx, `SELECT 1 FROM events WHERE event_id = $1 AND room_id = $2`, id, ds.r.id).Scan(&one)
+	err := ds.w.s.db.QueryRow(ctx, `SELECT 1 FROM events WHERE event_id = $1 AND room_id = $2 AND NOT outlier`, id, ds.r.id).Scan(&one)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, err
 	}
@@ -126,7 +126,7 @@ func (ds *dagSource) fromCurrent(id string) *event.Event {
 	return ev
 }
 
-// load reads events of the room by ID from the timeline and the outliers.
+// load reads events of the room by ID, outliers included.
 func (ds *dagSource) load(ctx context.Context, ids []string) error {
 	db := ds.w.s.db
 	for len(ids) > 0 {
@@ -134,8 +134,7 @@ func (ds *dagSource) load(ctx context.Context, ids []string) error {
 		ids = ids[len(chunk):]
 		in, args := db.AnyOf(2, chunk)
 		args = append([]any{ds.r.id}, args...)
-		rows, err := db.Query(ctx, `SELECT pdu, rejected FROM events WHERE room_id = $1 AND event_id `+in+`
-			UNION ALL SELECT pdu, rejected FROM outliers WHERE room_id = $1 AND event_id `+in, args...)
+		rows, err := db.Query(ctx, `SELECT pdu, rejected FROM events WHERE room_id = $1 AND event_id `+in, args...)
 		if err != nil {
 			return fmt.Errorf("roomserver: load events of %s: %w", ds.r.id, err)
 		}
@@ -185,7 +184,7 @@ func (ds *dagSource) stateAt(ctx context.Context, seq int64) (stateres.StateMap,
 		if p.roomSeq <= base {
 			continue
 		}
-		for _, c := range p.changes {
+		for _, c := range p.changes { // outliers have none
 			if c.ev == nil {
 				delete(out, c.key)
 			} else {

@@ -32,8 +32,7 @@ func (rd *Reader) PDUs(ctx context.Context, v *roomversion.Version, roomID strin
 		ids = ids[len(chunk):]
 		in, args := rd.db.AnyOf(2, chunk)
 		args = append([]any{roomID}, args...)
-		rows, err := rd.db.Query(ctx, `SELECT pdu FROM events WHERE room_id = $1 AND event_id `+in+`
-			UNION ALL SELECT pdu FROM outliers WHERE room_id = $1 AND event_id `+in, args...)
+		rows, err := rd.db.Query(ctx, `SELECT pdu FROM events WHERE room_id = $1 AND event_id `+in, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -66,7 +65,7 @@ func (rd *Reader) PDUs(ctx context.Context, v *roomversion.Version, roomID strin
 func (rd *Reader) StateIDsBefore(ctx context.Context, roomID, id string) (stateres.StateMap, error) {
 	var seq int64
 	var base sql.NullInt64
-	err := rd.db.QueryRow(ctx, `SELECT room_seq, state_base FROM events WHERE event_id = $1 AND room_id = $2`, id, roomID).
+	err := rd.db.QueryRow(ctx, `SELECT room_seq, state_base FROM events WHERE event_id = $1 AND room_id = $2 AND NOT outlier`, id, roomID).
 		Scan(&seq, &base)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -223,8 +222,7 @@ func (rd *Reader) ServerInRoom(ctx context.Context, roomID, server string) (bool
 // ErrNotFound when unknown.
 func (rd *Reader) RoomOfEvent(ctx context.Context, id string) (string, error) {
 	var room string
-	err := rd.db.QueryRow(ctx, `SELECT room_id FROM events WHERE event_id = $1
-		UNION ALL SELECT room_id FROM outliers WHERE event_id = $1`, id).Scan(&room)
+	err := rd.db.QueryRow(ctx, `SELECT room_id FROM events WHERE event_id = $1`, id).Scan(&room)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}

@@ -107,7 +107,7 @@
 //     event extends the room's single forward extremity; otherwise the
 //     states after each of its prev_events, resolved (matrix/stateres) with
 //     the events and auth chains loaded from the batch, the current state,
-//     the timeline and the outliers;
+//     the timeline and the outliers (events.outlier);
 //   - an event that passes against the state before it but not against
 //     the current state is soft-failed: stored, part of the DAG and of
 //     later resolutions, never shown to clients nor made an extremity;

@@ -236,7 +236,7 @@ func (rd *Reader) Events(ctx context.Context, v *roomversion.Version, roomID str
 		order = "DESC"
 	}
 	rows, err := rd.db.Query(ctx, `SELECT event_id, pdu, room_seq, redacted_by FROM events
-		WHERE room_id = $1 AND room_seq >= $2 AND room_seq <= $3 AND NOT rejected AND NOT soft_failed
+		WHERE room_id = $1 AND room_seq >= $2 AND room_seq <= $3 AND NOT rejected AND NOT soft_failed AND NOT outlier
 		ORDER BY room_seq `+order+` LIMIT $4`, roomID, from, to, limit)
 	if err != nil {
 		return nil, err

@@ -20,7 +20,9 @@ func (w *partitionWorker) publish(ctx context.Context, ws []*roomWrite) error {
 	for _, rw := range ws {
 		subj := w.s.bus.RoomSubject(bus.RoomEvents, rw.r.id)
 		for _, p := range rw.events {
-			msgs = append(msgs, bus.Message{Subject: subj, Data: p.out, MsgID: p.ev.ID()})
+			if p.out != nil { // outliers are not published
+				msgs = append(msgs, bus.Message{Subject: subj, Data: p.out, MsgID: p.ev.ID()})
+			}
 		}
 	}
 	if err := w.s.bus.PublishAll(ctx, msgs); err != nil {

@@ -49,14 +49,16 @@ func (w *partitionWorker) applyRemote(ctx context.Context, b *batch, in *Input) 
 		rw = &roomWrite{r: r, fromSeq: r.committedSeq}
 	}
 	r := rw.r
+	ds := newDAGSource(w, r, rw)
 	for _, raw := range in.Outliers {
 		ev, err := event.Parse(r.version, raw)
 		if err != nil || ev.RoomID() != r.id {
 			continue // the writer checked them; a bad one is simply not stored
 		}
-		rw.addOutlier(ev)
+		if err := w.stageOutlier(ctx, ds, ev); err != nil {
+			return Result{}, err
+		}
 	}
-	ds := newDAGSource(w, r, rw)
 	for _, raw := range in.PDUs {
 		ev, err := event.Parse(r.version, raw)
 		if err != nil {
@@ -73,7 +75,7 @@ func (w *partitionWorker) applyRemote(ctx context.Context, b *batch, in *Input) 
 		res.PDUs[ev.ID()] = outcome
 	}
 	r.mark()
-	if (len(rw.events) > 0 || len(rw.outliers) > 0) && b.writes[r.id] == nil {
+	if len(rw.events) > 0 && b.writes[r.id] == nil {
 		b.writes[r.id] = rw
 		b.order = append(b.order, rw)
 	}
@@ -215,6 +217,22 @@ func (w *partitionWorker) applyPDU(ctx context.Context, ds *dagSource, ev *event
 		return OutcomeSoftFailed + softFailed, nil
 	}
 	return "", nil
+}
+
+// stageOutlier stores ev as an outlier unless it is known already.
+func (w *partitionWorker) stageOutlier(ctx context.Context, ds *dagSource, ev *event.Event) error {
+	if ds.known[ev.ID()] != nil {
+		return nil
+	}
+	if found, err := ds.events(ctx, []string{ev.ID()}); err != nil || len(found) > 0 {
+		return err
+	}
+	r := ds.r
+	r.applyChanges(nil, r.extremities)
+	p := &persisted{inputSeq: w.curSeq, ev: ev, roomSeq: r.headSeq, remote: true, outlier: true}
+	ds.rw.events = append(ds.rw.events, p)
+	ds.known[ev.ID()] = ev
+	return nil
 }
 
 // finishRemote writes p's Output.

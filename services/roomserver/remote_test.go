@@ -240,6 +240,26 @@ func testReceivedEvents(t *testing.T, h *harness, v string) {
 		t.Fatal("the received redaction was not applied")
 	}
 
+	// An event first known as an outlier (sent along to authorise or
+	// place another) is stored outside the timeline; when it arrives as
+	// a PDU it joins the timeline.
+	ghost := rm.event("m.room.message", nil, carol, `{"body":"first an outlier"}`, []*event.Event{redaction})
+	if res := h.submit(&Input{RoomID: roomID, Origin: remoteServer, Outliers: []json.RawMessage{ghost.Canonical()}}); res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	if h.count(`SELECT COUNT(*) FROM events WHERE event_id = $1 AND outlier`, ghost.ID()) != 1 {
+		t.Fatal("the outlier is not stored as one")
+	}
+	if ex := h.extremities(roomID); len(ex) != 1 || ex[0] != redaction.ID() {
+		t.Fatalf("an outlier moved the extremities: %v", ex)
+	}
+	if out := rm.send(ghost); out[ghost.ID()] != "" {
+		t.Fatalf("the outlier as a PDU: %q", out[ghost.ID()])
+	}
+	if h.count(`SELECT COUNT(*) FROM events WHERE event_id = $1 AND NOT outlier`, ghost.ID()) != 1 {
+		t.Fatal("the outlier did not join the timeline")
+	}
+
 	// A fork: alice speaks here while carol renames herself on a branch
 	// that does not know alice's message. Both branches are current; the
 	// rename is in the state after resolution.

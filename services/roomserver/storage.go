@@ -122,6 +122,7 @@ type persisted struct {
 	out     []byte // the Output payload
 	// Received events only:
 	remote     bool
+	outlier    bool
 	rejected   bool
 	softFailed bool
 	// before is the state before the event when it is not the current
@@ -136,19 +137,9 @@ type roomWrite struct {
 	r       *room
 	create  bool
 	fromSeq int64 // committed head before the batch
-	events  []*persisted
-	// outliers are received events stored outside the timeline.
-	outliers []*event.Event
-}
-
-// addOutlier stages ev as an outlier unless it is staged already.
-func (rw *roomWrite) addOutlier(ev *event.Event) {
-	for _, o := range rw.outliers {
-		if o.ID() == ev.ID() {
-			return
-		}
-	}
-	rw.outliers = append(rw.outliers, ev)
+	// events are the room's events to write, outliers included, in
+	// room_seq order.
+	events []*persisted
 }
 
 // writeBatch persists the batch's rooms in one transaction, each guarded
@@ -192,15 +183,6 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 		tx.DeferExpect(1, errConflict, `UPDATE rooms SET head_seq = $1, depth = $2, extremities = $3
 			WHERE room_id = $4 AND head_seq = $5`, r.headSeq, r.extremDepth, extr, r.id, w.fromSeq)
 	}
-	for _, o := range w.outliers {
-		sk, isState := o.StateKey()
-		var skArg any
-		if isState {
-			skArg = sk
-		}
-		tx.Defer(`INSERT INTO outliers (event_id, room_id, type, state_key, pdu, rejected) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (event_id) DO NOTHING`, o.ID(), r.id, o.Type(), skArg, o.Canonical(), false)
-	}
 	for _, p := range w.events {
 		ev := p.ev
 		sk, isState := ev.StateKey()
@@ -215,18 +197,25 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 		if p.inputSeq != 0 {
 			inputStream, inputSeq = stream, int64(p.inputSeq)
 		}
+		// A received event may be known as an outlier: it joins the
+		// timeline (or, as an outlier again, changes nothing).
+		conflict := ""
+		switch {
+		case p.outlier:
+			conflict = ` ON CONFLICT (event_id) DO NOTHING`
+		case p.remote:
+			conflict = ` ON CONFLICT (event_id) DO UPDATE SET room_seq = excluded.room_seq, rejected = excluded.rejected,
+				input_stream = excluded.input_stream, input_seq = excluded.input_seq, soft_failed = excluded.soft_failed,
+				state_base = excluded.state_base, outlier = FALSE WHERE events.outlier`
+		}
 		tx.Defer(`INSERT INTO events (event_id, room_id, room_seq, type, state_key, sender, origin_ts, pdu, rejected,
-				input_stream, input_seq, soft_failed, state_base)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+				input_stream, input_seq, soft_failed, state_base, outlier)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`+conflict,
 			ev.ID(), r.id, p.roomSeq, ev.Type(), skArg, ev.Sender(), ev.OriginServerTS(), ev.Canonical(), p.rejected,
-			inputStream, inputSeq, p.softFailed, stateBase)
+			inputStream, inputSeq, p.softFailed, stateBase, p.outlier)
 		for _, d := range p.delta {
 			tx.Defer(`INSERT INTO event_state_deltas (event_id, type, state_key, state_event_id) VALUES ($1, $2, $3, $4)`,
 				ev.ID(), d.key.Type, d.key.StateKey, d.eventID)
-		}
-		if p.remote {
-			// Received now as part of the timeline: no longer an outlier.
-			tx.Defer(`DELETE FROM outliers WHERE event_id = $1`, ev.ID())
 		}
 		for _, c := range p.changes {
 			deferStateChange(tx, r.id, p.roomSeq, c)
@@ -241,8 +230,10 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, device_id, txn_id, scope) DO NOTHING`,
 				ev.Sender(), p.txn.DeviceID, p.txn.TxnID, p.txn.Scope, r.id, ev.ID(), now)
 		}
-		tx.Defer(`INSERT INTO outbox (partition, room_id, room_seq, payload, created_at)
-			VALUES ($1, $2, $3, $4, $5)`, partition, r.id, p.roomSeq, p.out, now)
+		if p.out != nil {
+			tx.Defer(`INSERT INTO outbox (partition, room_id, room_seq, payload, created_at)
+				VALUES ($1, $2, $3, $4, $5)`, partition, r.id, p.roomSeq, p.out, now)
+		}
 	}
 	return nil
 }

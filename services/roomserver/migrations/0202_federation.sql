@@ -23,16 +23,11 @@ CREATE TABLE IF NOT EXISTS event_state_deltas (
 	PRIMARY KEY (event_id, type, state_key)
 );
 
--- outliers are events known to this server that are not in a room's
--- timeline: the auth events and state that other servers sent along with
--- an event (a join's room state, the state across a gap). They are read
--- for authorisation and state resolution and never sent to clients. An
--- outlier that later arrives as part of the timeline is moved to events.
-CREATE TABLE IF NOT EXISTS outliers (
-	event_id {{text}} PRIMARY KEY,
-	room_id  {{text}} NOT NULL,
-	type     {{text}} NOT NULL,
-	state_key {{text}},
-	pdu      {{bytes}} NOT NULL,
-	rejected {{bool}} NOT NULL
-);
+-- outlier events are known to this server without being part of the
+-- room's timeline here: the auth events and state that other servers sent
+-- along with an event (a join's room state, the state across a gap). They
+-- take a room_seq like any event but are never shown to clients, never
+-- published to ROOM_EVENTS and never part of state_history by themselves;
+-- authorisation, state resolution and state reads use them. An outlier
+-- that later arrives as part of the timeline stops being one.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS outlier {{bool}} NOT NULL DEFAULT FALSE;
