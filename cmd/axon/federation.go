@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -208,4 +209,35 @@ func (s *server) federationClient(key *keys.SigningKey) (*fedclient.Client, erro
 		res.Close()
 	})
 	return fedclient.New(fedclient.Config{ServerName: string(s.cfg.ServerName), Key: key, Transport: tr, Logger: s.log.With("area", "fedclient")})
+}
+
+// remoteJoiner joins local users to rooms on other servers.
+func (s *server) remoteJoiner(key *keys.SigningKey, ks *keyserver.Service) *federation.Joiner {
+	return &federation.Joiner{ServerName: string(s.cfg.ServerName), Key: key, Client: s.fedClient, Keys: ks,
+		Submit: s.sub.Submit, Logger: s.log.With("area", "federation-join")}
+}
+
+// remoteAlias resolves an alias of another server with its
+// /query/directory.
+func (s *server) remoteAlias(ctx context.Context, alias string) (string, []string, error) {
+	al, err := id.ParseRoomAlias(alias)
+	if err != nil {
+		return "", nil, httpx.InvalidParam("not a room alias: " + alias)
+	}
+	var resp struct {
+		RoomID  string   `json:"room_id"`
+		Servers []string `json:"servers"`
+	}
+	err = s.fedClient.GetJSON(ctx, string(al.Server()), "/_matrix/federation/v1/query/directory?room_alias="+url.QueryEscape(alias), &resp)
+	var fe *fedclient.Error
+	if errors.As(err, &fe) && fe.Status == http.StatusNotFound {
+		return "", nil, httpx.NotFound("no room has the alias " + alias)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := id.ParseRoomID(resp.RoomID); err != nil {
+		return "", nil, fmt.Errorf("the directory of %s answered an invalid room ID for %s", al.Server(), alias)
+	}
+	return resp.RoomID, append([]string{string(al.Server())}, resp.Servers...), nil
 }

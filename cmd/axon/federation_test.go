@@ -410,3 +410,50 @@ func TestFederationJoinAsResident(t *testing.T) {
 		t.Errorf("state_ids of a room b is not in: %v", err)
 	}
 }
+
+// A user of one server joins a room of another by ID (with server_name)
+// and by alias: the joining server builds the room from send_join's
+// answer, and both sides see the membership.
+func TestFederationJoinRemoteRoom(t *testing.T) {
+	w := newFedWorld(t)
+	a := w.start(backends()[0], "a.fed.test")
+	b := w.start(backends()[0], "b.fed.test")
+	alice := a.register("alice")
+	room := alice.createRoom(map[string]any{"preset": "public_chat", "name": "Lobby", "room_alias_name": "lobby"})
+	alice.send(room, "before bob")
+	bob := b.register("bob")
+
+	// Without a server to ask, the room is unknown here.
+	if r := bob.do("POST", "/join/"+apiEsc(room), nil); r.Status != 404 {
+		t.Fatalf("join without server_name: %d", r.Status)
+	}
+	bob.must("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil)
+	members := alice.must("GET", "/rooms/"+apiEsc(room)+"/joined_members", nil)["joined"].(map[string]any)
+	if _, ok := members[bob.UserID]; !ok {
+		t.Fatalf("alice's server does not list bob: %v", members)
+	}
+	// Bob's server knows the room now: its state, with the name.
+	name := bob.must("GET", "/rooms/"+apiEsc(room)+"/state/m.room.name/", nil)
+	if name["name"] != "Lobby" {
+		t.Errorf("the room's name on bob's server: %v", name)
+	}
+	bm := bob.must("GET", "/rooms/"+apiEsc(room)+"/joined_members", nil)["joined"].(map[string]any)
+	if _, ok := bm[alice.UserID]; !ok || len(bm) != 2 {
+		t.Errorf("bob's server lists %v", bm)
+	}
+	s := bob.sync(nil)
+	if _, ok := s["rooms"].(map[string]any)["join"].(map[string]any)[room]; !ok {
+		t.Errorf("bob's /sync does not show the room: %v", s["rooms"])
+	}
+	// By alias, from a third server: resolved by the alias's server.
+	c := w.start(backends()[0], "c.fed.test")
+	carol := c.register("carol")
+	carol.must("POST", "/join/"+apiEsc("#lobby:a.fed.test"), nil)
+	members = alice.must("GET", "/rooms/"+apiEsc(room)+"/joined_members", nil)["joined"].(map[string]any)
+	if _, ok := members[carol.UserID]; !ok {
+		t.Errorf("carol's join by alias did not reach alice's server: %v", members)
+	}
+	if r := carol.do("POST", "/join/"+apiEsc("#nope:a.fed.test"), nil); r.Status != 404 {
+		t.Errorf("an unknown remote alias: %d", r.Status)
+	}
+}

@@ -290,6 +290,8 @@ func (s *server) start(ctx context.Context) error {
 			Capabilities: func(d clientapi.Device) map[string]any {
 				return acc.Capabilities(&accounts.Device{UserID: id.UserID(d.UserID), DeviceID: d.DeviceID, IsGuest: d.IsGuest})
 			},
+			RemoteJoin:  s.remoteJoiner(key, keySrv).Join,
+			RemoteAlias: s.remoteAlias,
 		})
 		ud, err = s.userData(roleCtx, authn, notifier, wakes, acc)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/matrix/keys"
 	"github.com/axon-hs/axon/services/roomserver"
 )
@@ -44,9 +45,15 @@ type Config struct {
 	// Capabilities adds the capabilities other areas decide (accounts:
 	// password change, profile fields, login tokens) for the device.
 	Capabilities func(d Device) map[string]any
-	Now          func() time.Time
-	Rand         io.Reader
-	Logger       *slog.Logger
+	// RemoteJoin, when set, joins userID to a room this server is not in
+	// through one of servers (federation) and returns the join's event ID.
+	RemoteJoin func(ctx context.Context, roomID, userID string, servers []string, content cjson.Value) (string, error)
+	// RemoteAlias, when set, resolves an alias of another server to a room
+	// and the servers in it (federation /query/directory).
+	RemoteAlias func(ctx context.Context, alias string) (roomID string, servers []string, err error)
+	Now         func() time.Time
+	Rand        io.Reader
+	Logger      *slog.Logger
 }
 
 // API serves the Client-Server API's room endpoints (everything but /sync

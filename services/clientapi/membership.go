@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/axon-hs/axon/internal/httpx"
@@ -76,11 +77,10 @@ func (a *API) sendMember(ctx context.Context, roomID, sender, target string, con
 	return res.EventIDs[0], nil
 }
 
-func (a *API) join(ctx context.Context, w http.ResponseWriter, roomID string, d Device, reason *string) error {
+func (a *API) join(ctx context.Context, w http.ResponseWriter, roomID string, d Device, reason *string, via []string) error {
 	info, err := a.rooms.Room(ctx, roomID)
 	if errors.Is(err, roomserver.ErrNotFound) {
-		// Joining over federation comes with the federation role.
-		return httpx.NotFound("this server does not know the room " + roomID)
+		return a.joinRemote(ctx, w, roomID, d, reason, via)
 	} else if err != nil {
 		return err
 	}
@@ -118,7 +118,42 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request, d Device) error {
 	if err := optionalBody(r, &body); err != nil {
 		return err
 	}
-	return a.join(r.Context(), w, roomID, d, body.Reason)
+	return a.join(r.Context(), w, roomID, d, body.Reason, nil)
+}
+
+// joinRemote joins a room this server is not in, through the servers the
+// client named (via, server_name), the room ID's server (before room
+// version 12 room IDs carry one) and those an alias lookup gave.
+func (a *API) joinRemote(ctx context.Context, w http.ResponseWriter, roomID string, d Device, reason *string, via []string) error {
+	if a.cfg.RemoteJoin == nil {
+		return httpx.NotFound("this server does not know the room " + roomID)
+	}
+	if d.IsGuest {
+		return httpx.GuestAccessForbidden("guests cannot join rooms on other servers")
+	}
+	servers := slices.Clone(via)
+	if rid, err := id.ParseRoomID(roomID); err == nil {
+		if s, ok := rid.Server(); ok {
+			servers = append(servers, string(s))
+		}
+	}
+	seen := map[string]bool{}
+	servers = slices.DeleteFunc(servers, func(s string) bool {
+		dup := seen[s]
+		seen[s] = true
+		return dup
+	})
+	if len(servers) == 0 {
+		return httpx.NotFound("this server does not know the room " + roomID + " and no server to join it through was given")
+	}
+	c, err := a.memberContent(ctx, d.UserID, "join", reasonExtra(reason))
+	if err != nil {
+		return err
+	}
+	if _, err := a.cfg.RemoteJoin(ctx, roomID, d.UserID, servers, c); err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
 }
 
 func (a *API) joinByIDOrAlias(w http.ResponseWriter, r *http.Request, d Device) error {
@@ -127,21 +162,32 @@ func (a *API) joinByIDOrAlias(w http.ResponseWriter, r *http.Request, d Device) 
 	if err := optionalBody(r, &body); err != nil {
 		return err
 	}
+	// Servers to join through, for a room this server is not in.
+	q := r.URL.Query()
+	via := append(q["via"], q["server_name"]...)
 	switch {
 	case strings.HasPrefix(target, "!"):
 		if _, err := id.ParseRoomID(target); err != nil {
 			return httpx.InvalidParam("not a room ID: " + target)
 		}
-		return a.join(r.Context(), w, target, d, body.Reason)
+		return a.join(r.Context(), w, target, d, body.Reason, via)
 	case strings.HasPrefix(target, "#"):
-		if _, err := id.ParseRoomAlias(target); err != nil {
+		alias, err := id.ParseRoomAlias(target)
+		if err != nil {
 			return httpx.InvalidParam("not a room alias: " + target)
+		}
+		if string(alias.Server()) != a.cfg.ServerName && a.cfg.RemoteAlias != nil {
+			roomID, servers, err := a.cfg.RemoteAlias(r.Context(), target)
+			if err != nil {
+				return err
+			}
+			return a.join(r.Context(), w, roomID, d, body.Reason, append(via, servers...))
 		}
 		roomID, err := a.resolveAlias(r.Context(), target)
 		if err != nil {
 			return err
 		}
-		return a.join(r.Context(), w, roomID, d, body.Reason)
+		return a.join(r.Context(), w, roomID, d, body.Reason, via)
 	}
 	return httpx.InvalidParam("expected a room ID (!…) or a room alias (#…), got " + url.PathEscape(target))
 }

@@ -63,9 +63,23 @@
 // it like any received PDU, and answers the state before it with the
 // auth chain; members are never omitted.
 //
+// # Joins, as the joining server (joiner.go)
+//
+// A local user joining a room this server is not in goes through the
+// servers the client named (via, server_name), the room ID's server and,
+// for an alias of another server, its /query/directory answer: make_join
+// with every room version this server supports, the template completed
+// with the user's profile and signed here, send_join v2, every event of
+// the answer checked (signatures, hashes), and the room created by the
+// room role from that state (roomserver Input.Join). A resident server's
+// Matrix error (a private room, an unsupported version) reaches the
+// client as it came.
+//
+// Not yet: the outbound sender, so events made here after the join (and
+// other local users joining a room this server is in) do not reach the
+// other servers; invites, leaves and knocks across servers.
+//
 // The other endpoints so far are /query/profile and /query/directory.
-// Joining a room on another server (the joining side), invites, leaves
-// and knocks come next.
 //
 // # What it must never do
 //

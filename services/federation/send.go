@@ -172,6 +172,11 @@ func resultOf(outcome string) pduResult {
 // failing signature drops the event (with an error answer), a failing
 // content hash keeps it redacted.
 func (a *API) verify(ctx context.Context, evs []received) ([]received, map[string]string, error) {
+	return verifyEvents(ctx, a.cfg.Keys, evs)
+}
+
+// verifyEvents is API.verify with the key server ks.
+func verifyEvents(ctx context.Context, ks *keyserver.Service, evs []received) ([]received, map[string]string, error) {
 	var reqs []keyserver.Request
 	for _, rc := range evs {
 		atTS := int64(0)
@@ -184,7 +189,7 @@ func (a *API) verify(ctx context.Context, evs []received) ([]received, map[strin
 			}
 		}
 	}
-	lookup, err := a.cfg.Keys.Keys(ctx, reqs)
+	lookup, err := ks.Keys(ctx, reqs)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -35,6 +35,19 @@ type Input struct {
 	Outliers []json.RawMessage `json:"outliers,omitempty"`
 	// Origin is the server that sent the PDUs.
 	Origin string `json:"origin,omitempty"`
+	// Join is this server joining a room it does not know through
+	// another server (make_join/send_join): the room is created from the
+	// state the resident server answered. RoomVersion is the room's.
+	Join *RemoteJoin `json:"join,omitempty"`
+}
+
+// RemoteJoin is a join through another server: the signed join event and
+// the send_join answer, each event checked by the writer (signatures,
+// hashes) already.
+type RemoteJoin struct {
+	Event     json.RawMessage   `json:"event"`
+	State     []json.RawMessage `json:"state"`
+	AuthChain []json.RawMessage `json:"auth_chain"`
 }
 
 // Template is an event the room role completes (prev_events, auth_events,

@@ -200,6 +200,9 @@ func fail(code, msg string) Result { return Result{Error: &Failure{Code: code, M
 // and yields a Result with an Error; an error return is an infrastructure
 // failure that fails the whole batch.
 func (w *partitionWorker) apply(ctx context.Context, b *batch, in *Input) (Result, error) {
+	if in.Join != nil {
+		return w.applyJoin(ctx, b, in)
+	}
 	if len(in.PDUs) > 0 || len(in.Outliers) > 0 {
 		return w.applyRemote(ctx, b, in)
 	}

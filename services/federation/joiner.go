@@ -1,0 +1,184 @@
+package federation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/matrix/cjson"
+	"github.com/axon-hs/axon/matrix/event"
+	"github.com/axon-hs/axon/matrix/keys"
+	"github.com/axon-hs/axon/matrix/roomversion"
+	"github.com/axon-hs/axon/services/federation/fedclient"
+	"github.com/axon-hs/axon/services/keyserver"
+	"github.com/axon-hs/axon/services/roomserver"
+)
+
+// Joiner joins local users to rooms this server is not in, through a
+// server that is (spec "Joining Rooms", as the joining server): make_join
+// for a template, the join signed here, send_join for the room's state,
+// every event of the answer checked (signatures, hashes), and the room
+// created from that state by the room role (roomserver Input.Join).
+type Joiner struct {
+	ServerName string
+	Key        *keys.SigningKey
+	Client     *fedclient.Client
+	Keys       *keyserver.Service
+	Submit     func(ctx context.Context, in *roomserver.Input) (roomserver.Result, error)
+	Logger     *slog.Logger
+}
+
+// Join joins userID to roomID through the first of servers that helps,
+// with content (membership join plus profile fields), and returns the join
+// event's ID. Errors from the resident servers are passed on as Matrix
+// errors the client can act on.
+func (j *Joiner) Join(ctx context.Context, roomID, userID string, servers []string, content cjson.Value) (string, error) {
+	var last error = httpx.NotFound("no server to join " + roomID + " through")
+	for _, server := range servers {
+		if server == j.ServerName {
+			continue
+		}
+		eventID, err := j.joinVia(ctx, server, roomID, userID, content)
+		if err == nil {
+			return eventID, nil
+		}
+		if j.Logger != nil {
+			j.Logger.Info("federation: joining through a server failed", "destination", server, "room_id", roomID, "err", err)
+		}
+		last = err
+	}
+	return "", last
+}
+
+// joinVia runs the handshake with one resident server.
+func (j *Joiner) joinVia(ctx context.Context, server, roomID, userID string, content cjson.Value) (string, error) {
+	vers := url.Values{}
+	for _, v := range roomversion.IDs() {
+		vers.Add("ver", v)
+	}
+	var mj struct {
+		RoomVersion string          `json:"room_version"`
+		Event       json.RawMessage `json:"event"`
+	}
+	path := "/_matrix/federation/v1/make_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(userID) + "?" + vers.Encode()
+	if err := j.Client.GetJSON(ctx, server, path, &mj); err != nil {
+		return "", remoteError(err)
+	}
+	if mj.RoomVersion == "" {
+		mj.RoomVersion = "1"
+	}
+	v, ok := roomversion.Lookup(mj.RoomVersion)
+	if !ok {
+		return "", httpx.UnsupportedRoomVersion("the room has version " + mj.RoomVersion + ", which this server does not support")
+	}
+	proto, err := cjson.Parse(mj.Event, event.JSONRules(v))
+	if err != nil || proto.Kind() != cjson.Object {
+		return "", fmt.Errorf("federation: %s answered make_join with an invalid template", server)
+	}
+	if proto.Get("type").StrOr("") != "m.room.member" || proto.Get("state_key").StrOr("") != userID ||
+		proto.Get("sender").StrOr("") != userID || proto.Get("room_id").StrOr("") != roomID {
+		return "", fmt.Errorf("federation: %s answered make_join with a template for another join", server)
+	}
+	// The template's content (membership, join_authorised_via_users_server)
+	// with this user's profile fields.
+	merged := proto.Get("content")
+	if merged.Kind() != cjson.Object {
+		merged = cjson.ObjectValue()
+	}
+	for _, m := range content.Members() {
+		if m.Key != "membership" && m.Key != "join_authorised_via_users_server" {
+			merged = merged.With(m.Key, m.Value)
+		}
+	}
+	proto = proto.With("content", merged.With("membership", cjson.StringValue("join"))).
+		With("origin_server_ts", cjson.IntValue(time.Now().UnixMilli())).Without("signatures", "hashes", "unsigned")
+	if !v.HashEventIDs() {
+		var rnd [12]byte
+		if _, err := rand.Read(rnd[:]); err != nil {
+			return "", err
+		}
+		proto = proto.With("event_id", cjson.StringValue("$"+base64.RawURLEncoding.EncodeToString(rnd[:])+":"+j.ServerName)).
+			With("origin", cjson.StringValue(j.ServerName))
+	}
+	join, err := event.Build(v, proto, j.ServerName, j.Key)
+	if err != nil {
+		return "", fmt.Errorf("federation: the join template of %s does not make a valid event: %w", server, err)
+	}
+	var sj struct {
+		State     []json.RawMessage `json:"state"`
+		AuthChain []json.RawMessage `json:"auth_chain"`
+		Event     json.RawMessage   `json:"event"`
+	}
+	path = "/_matrix/federation/v2/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(join.ID())
+	if err := j.Client.SendJSON(ctx, server, http.MethodPut, path, join.Canonical(), &sj); err != nil {
+		return "", remoteError(err)
+	}
+	// A restricted join comes back signed by the resident server too.
+	if len(sj.Event) > 0 {
+		if signed, err := event.Parse(v, sj.Event); err == nil && signed.ID() == join.ID() {
+			join = signed
+		}
+	}
+	state, err := j.checked(ctx, v, roomID, sj.State)
+	if err != nil {
+		return "", err
+	}
+	chain, err := j.checked(ctx, v, roomID, sj.AuthChain)
+	if err != nil {
+		return "", err
+	}
+	res, err := j.Submit(ctx, &roomserver.Input{RoomID: roomID, RoomVersion: v.ID, Origin: server,
+		Join: &roomserver.RemoteJoin{Event: join.Canonical(), State: state, AuthChain: chain}})
+	if err != nil {
+		return "", err
+	}
+	if res.Error != nil {
+		return "", httpx.New(res.Error.Code, res.Error.Message)
+	}
+	if outcome, ok := res.PDUs[join.ID()]; ok && outcome != "" {
+		return "", httpx.Forbidden("the join was not accepted: " + outcome)
+	}
+	return join.ID(), nil
+}
+
+// checked verifies the events of a send_join answer and returns those that
+// pass (redacted when only their content hash failed).
+func (j *Joiner) checked(ctx context.Context, v *roomversion.Version, roomID string, raws []json.RawMessage) ([]json.RawMessage, error) {
+	var evs []received
+	for _, raw := range raws {
+		ev, err := event.Parse(v, raw)
+		if err != nil || ev.RoomID() != roomID {
+			continue
+		}
+		evs = append(evs, received{ev: ev, room: roomID})
+	}
+	ok, _, err := verifyEvents(ctx, j.Keys, evs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]json.RawMessage, len(ok))
+	for i, rc := range ok {
+		out[i] = rc.ev.Canonical()
+	}
+	return out, nil
+}
+
+// remoteError passes a resident server's Matrix error on to the client
+// (a 403 for a private room, an incompatible version); anything else is a
+// failure of the join.
+func remoteError(err error) error {
+	var fe *fedclient.Error
+	if errors.As(err, &fe) && fe.Code != "" && strings.HasPrefix(fe.Code, "M_") && fe.Status >= 400 && fe.Status < 500 {
+		return httpx.New(fe.Code, fe.Destination+": "+fe.Message).WithStatus(fe.Status)
+	}
+	return err
+}
