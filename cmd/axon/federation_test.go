@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/axon-hs/axon/internal/signingkey"
+	"github.com/axon-hs/axon/internal/testenv"
 	"github.com/axon-hs/axon/matrix/auth"
 	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/matrix/event"
@@ -456,4 +458,84 @@ func TestFederationJoinRemoteRoom(t *testing.T) {
 	if r := carol.do("POST", "/join/"+apiEsc("#nope:a.fed.test"), nil); r.Status != 404 {
 		t.Errorf("an unknown remote alias: %d", r.Status)
 	}
+}
+
+// Once a user of another server has joined, messages go both ways: each
+// server's sender delivers its users' events to the other.
+func TestFederationMessagesBothWays(t *testing.T) {
+	w := newFedWorld(t)
+	a := w.start(backends()[0], "a.fed.test")
+	b := w.start(backends()[0], "b.fed.test")
+	alice := a.register("alice")
+	room := alice.createRoom(map[string]any{"preset": "public_chat"})
+	bob := b.register("bob")
+	bob.must("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil)
+
+	sees := func(c *client, eventID string) bool {
+		chunk := c.must("GET", "/rooms/"+apiEsc(room)+"/messages?dir=b&limit=20", nil)["chunk"].([]any)
+		for _, e := range chunk {
+			if e.(map[string]any)["event_id"] == eventID {
+				return true
+			}
+		}
+		return false
+	}
+	fromAlice := alice.send(room, "hello bob")
+	testenv.Eventually(t, 10*time.Second, "bob's server receives alice's message", func() bool { return sees(bob, fromAlice) })
+	fromBob := bob.send(room, "hello alice")
+	testenv.Eventually(t, 10*time.Second, "alice's server receives bob's message", func() bool { return sees(alice, fromBob) })
+	// A conversation: each side answers the other several times.
+	var lastA, lastB string
+	for i := range 5 {
+		lastA = alice.send(room, fmt.Sprintf("a%d", i))
+		lastB = bob.send(room, fmt.Sprintf("b%d", i))
+	}
+	testenv.Eventually(t, 10*time.Second, "bob's server has alice's last message", func() bool { return sees(bob, lastA) })
+	testenv.Eventually(t, 10*time.Second, "alice's server has bob's last message", func() bool { return sees(alice, lastB) })
+	// Both servers end with the same state of the room: the members.
+	am := alice.must("GET", "/rooms/"+apiEsc(room)+"/joined_members", nil)["joined"].(map[string]any)
+	bm := bob.must("GET", "/rooms/"+apiEsc(room)+"/joined_members", nil)["joined"].(map[string]any)
+	if len(am) != 2 || len(bm) != 2 {
+		t.Errorf("members: %v / %v", am, bm)
+	}
+}
+
+// A destination that is down gets what it missed, in order, when it comes
+// back: the sender keeps its queue and retries with backoff.
+func TestFederationCatchUpAfterOutage(t *testing.T) {
+	w := newFedWorld(t)
+	a := w.start(backends()[0], "a.fed.test")
+	bDir := t.TempDir()
+	cert, key := w.ca.issue(t, t.TempDir(), nil, "b.fed.test")
+	startB := func() *testServer {
+		ts := startServerWith(t, backends()[0], func(s *server) { s.fedDNS = w.dns },
+			"--server-name", "b.fed.test", "--data-dir", bDir, "--federation-tls-cert", cert, "--federation-tls-key", key,
+			"--federation-ca-file", w.caFile)
+		w.dns.point("b.fed.test", ts.srv.addrs[1])
+		return ts
+	}
+	b := startB()
+	alice := a.register("alice")
+	room := alice.createRoom(map[string]any{"preset": "public_chat"})
+	bob := b.register("bob")
+	bob.must("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil)
+
+	b.srv.shutdown()
+	var sent []string
+	for i := range 3 {
+		sent = append(sent, alice.send(room, fmt.Sprintf("while b is down %d", i)))
+	}
+	b = startB()
+	bob.ts = b
+	testenv.Eventually(t, 30*time.Second, "b receives what it missed", func() bool {
+		chunk := bob.must("GET", "/rooms/"+apiEsc(room)+"/messages?dir=b&limit=10", nil)["chunk"].([]any)
+		var got []string
+		for _, e := range chunk {
+			if e.(map[string]any)["type"] == "m.room.message" {
+				got = append(got, e.(map[string]any)["event_id"].(string))
+			}
+		}
+		slices.Reverse(got)
+		return slices.Equal(got, sent)
+	})
 }

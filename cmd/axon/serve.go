@@ -35,6 +35,7 @@ import (
 	"github.com/axon-hs/axon/services/keyserver"
 	"github.com/axon-hs/axon/services/pushrules"
 	"github.com/axon-hs/axon/services/roomserver"
+	"github.com/axon-hs/axon/services/sender"
 	"github.com/axon-hs/axon/services/syncapi"
 	"github.com/axon-hs/axon/services/userdata"
 	"github.com/nats-io/nats.go"
@@ -52,7 +53,7 @@ const (
 
 // allMigrations are the migration sets of every area, in one version space.
 func allMigrations() []fs.FS {
-	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations(), userdata.Migrations(), pushrules.Migrations(), keyserver.Migrations(), federation.Migrations()}
+	return []fs.FS{accounts.Migrations(), roomserver.Migrations(), syncapi.Migrations(), clientapi.Migrations(), userdata.Migrations(), pushrules.Migrations(), keyserver.Migrations(), federation.Migrations(), sender.Migrations()}
 }
 
 // cmdServe runs the server until SIGTERM or SIGINT.
@@ -199,6 +200,18 @@ func (s *server) start(ctx context.Context) error {
 		}
 		s.goRole("room", func() error { return rs.Run(roleCtx, co) })
 		s.rooms = rs
+	}
+
+	if cfg.HasRole(config.RoleSender) {
+		snd := sender.New(s.db, s.bus, sender.Config{ServerName: server, Client: s.fedClient,
+			Reader: roomserver.NewReader(s.db), Logger: log.With("role", "sender")})
+		s.goRole("sender", func() error {
+			return co.Own(roleCtx, sender.QueueResource, 1, func(ctx context.Context, _ int) {
+				if err := snd.Run(ctx); err != nil {
+					log.Error("sender: stopped", "err", err)
+				}
+			})
+		})
 	}
 
 	// The sync role's wake-ups travel over NATS so that every sync worker

@@ -75,9 +75,9 @@
 // Matrix error (a private room, an unsupported version) reaches the
 // client as it came.
 //
-// Not yet: the outbound sender, so events made here after the join (and
-// other local users joining a room this server is in) do not reach the
-// other servers; invites, leaves and knocks across servers.
+// Events made here after the join reach the other servers through the
+// sender role (services/sender). Not yet: invites, leaves and knocks
+// across servers.
 //
 // The other endpoints so far are /query/profile and /query/directory.
 //

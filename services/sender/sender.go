@@ -1,0 +1,365 @@
+// Package sender is the sender role's federation half: it delivers the
+// events this server makes to the other servers of their rooms.
+//
+// # Queues
+//
+// One consumer of ROOM_EVENTS (the coordinator resource QueueResource, so
+// one owner at a time) takes every accepted event sent by a user of this
+// server and queues it, in one transaction per batch, for each other
+// server with a user joined to the room (and the server of the target of
+// a membership event: an invite or a kick reaches its subject). The queue
+// rows (sender_queue) are the durable truth: a destination's worker sends
+// them in order, in transactions of at most 50 PDUs whose ID is derived
+// from the first and last row, so a transaction retried after an unclear
+// failure is recognised by the destination; rows are deleted once a
+// transaction is answered 200. A worker that dies leaves its rows for the
+// next owner, which starts a worker for every destination with rows.
+//
+// # Backoff
+//
+// A failed transaction puts its destination in backoff (sender_destinations):
+// 2 s after the first failure, doubling up to an hour, with up to 25%
+// jitter so that many destinations do not retry together. New events are
+// queued meanwhile and go in order once the destination answers again.
+// At most MaxActive destinations are sent to at once; the connection
+// limits are the federation transport's (per destination and in total).
+//
+// # What it does not do yet
+//
+// EDUs, catch-up by sending only the latest events of rooms whose queue
+// grew long while a destination was away, and partitioning destinations
+// across several sender workers (one worker owns every queue for now).
+package sender
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/axon-hs/axon/internal/bus"
+	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/services/federation/fedclient"
+	"github.com/axon-hs/axon/services/roomserver"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrations returns the package's migrations (versions 0900–0999).
+func Migrations() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory exists at build time
+	}
+	return sub
+}
+
+// QueueResource is the coordinator resource of the queue consumer.
+const QueueResource = "federation-sender"
+
+// Limits.
+const (
+	maxTxnPDUs   = 50
+	MaxActive    = 256
+	backoffFirst = 2 * time.Second
+	backoffMax   = time.Hour
+)
+
+// Config configures the Sender.
+type Config struct {
+	ServerName string
+	Client     *fedclient.Client
+	Reader     *roomserver.Reader
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Sender queues and delivers this server's events.
+type Sender struct {
+	db  *store.DB
+	bus *bus.Bus
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	active  map[string]bool // destinations with a worker
+	pending map[string]bool // poked while their worker ran
+	timers  map[string]*time.Timer
+	slots   chan struct{}
+	wg      sync.WaitGroup
+	ctx     context.Context
+}
+
+// New returns a Sender.
+func New(db *store.DB, b *bus.Bus, cfg Config) *Sender {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Sender{db: db, bus: b, cfg: cfg, log: cfg.Logger, active: map[string]bool{}, pending: map[string]bool{},
+		timers: map[string]*time.Timer{}, slots: make(chan struct{}, MaxActive)}
+}
+
+// Run consumes ROOM_EVENTS into the queues and sends them until ctx ends.
+// Only one process's Run should consume at a time (QueueResource).
+func (s *Sender) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	if err := s.pokeQueued(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("sender: reading the queues failed", "err", err)
+	}
+	err := s.bus.ConsumeBatch(ctx, bus.RoomEvents, bus.AllPartitions, "federation-sender", 500, s.handle,
+		bus.ConsumeOptions{Logger: s.log})
+	s.mu.Lock()
+	for _, t := range s.timers {
+		t.Stop()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// handle queues a batch of ROOM_EVENTS for its destinations.
+func (s *Sender) handle(ctx context.Context, msgs []bus.Msg) error {
+	type row struct {
+		dest, room, id string
+		seq            int64
+		pdu            []byte
+	}
+	var rows []row
+	servers := map[string][]string{} // resident servers by room, once per batch
+	for _, m := range msgs {
+		var o roomserver.Output
+		if err := json.Unmarshal(m.Data, &o); err != nil || o.Rejected || o.SoftFailed {
+			continue
+		}
+		var head struct {
+			Sender   string  `json:"sender"`
+			Type     string  `json:"type"`
+			StateKey *string `json:"state_key"`
+		}
+		if json.Unmarshal(o.PDU, &head) != nil || serverOf(head.Sender) != s.cfg.ServerName {
+			continue // only this server's events are ours to send
+		}
+		dests, ok := servers[o.RoomID]
+		if !ok {
+			var err error
+			if dests, err = s.cfg.Reader.ResidentServers(ctx, o.RoomID); err != nil {
+				return err
+			}
+			servers[o.RoomID] = dests
+		}
+		targets := dests
+		if head.Type == "m.room.member" && head.StateKey != nil {
+			targets = append(targets[:len(targets):len(targets)], serverOf(*head.StateKey))
+		}
+		seen := map[string]bool{s.cfg.ServerName: true, "": true}
+		for _, d := range targets {
+			if !seen[d] {
+				seen[d] = true
+				rows = append(rows, row{dest: d, room: o.RoomID, id: o.EventID, seq: int64(m.StreamSeq), pdu: o.PDU})
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		for _, r := range rows {
+			tx.Defer(`INSERT INTO sender_queue (destination, seq, room_id, event_id, pdu) VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (destination, seq) DO NOTHING`, r.dest, r.seq, r.room, r.id, r.pdu)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sender: queue events: %w", err)
+	}
+	for _, r := range rows {
+		s.poke(r.dest)
+	}
+	return nil
+}
+
+func serverOf(userID string) string {
+	_, server, _ := strings.Cut(userID, ":")
+	return server
+}
+
+// pokeQueued starts a worker for every destination with queued rows.
+func (s *Sender) pokeQueued(ctx context.Context) error {
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT destination FROM sender_queue`)
+	if err != nil {
+		return err
+	}
+	var dests []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return err
+		}
+		dests = append(dests, d)
+	}
+	rows.Close()
+	for _, d := range dests {
+		s.poke(d)
+	}
+	return rows.Err()
+}
+
+// poke makes sure destination's queue is being sent (or will be, after
+// its backoff).
+func (s *Sender) poke(dest string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx == nil || s.ctx.Err() != nil {
+		return
+	}
+	if s.active[dest] {
+		s.pending[dest] = true
+		return
+	}
+	if _, waiting := s.timers[dest]; waiting {
+		return // its backoff timer pokes it
+	}
+	s.active[dest] = true
+	s.wg.Add(1)
+	go s.work(s.ctx, dest)
+}
+
+// work sends dest's queue until it is empty or a transaction fails.
+func (s *Sender) work(ctx context.Context, dest string) {
+	defer s.wg.Done()
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-s.slots }()
+	retryIn, err := s.drain(ctx, dest)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.active, dest)
+	again := s.pending[dest]
+	delete(s.pending, dest)
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		s.log.Info("sender: destination failed; backing off", "destination", dest, "retry_in", retryIn, "err", err)
+		s.timers[dest] = time.AfterFunc(retryIn, func() {
+			s.mu.Lock()
+			delete(s.timers, dest)
+			s.mu.Unlock()
+			s.poke(dest)
+		})
+	case again:
+		s.active[dest] = true
+		s.wg.Add(1)
+		go s.work(ctx, dest)
+	}
+}
+
+// drain sends dest's queued events in order. After a failure it returns
+// how long to wait before trying again.
+func (s *Sender) drain(ctx context.Context, dest string) (time.Duration, error) {
+	if wait, err := s.backoffLeft(ctx, dest); err != nil || wait > 0 {
+		if err == nil {
+			err = errors.New("in backoff")
+		}
+		return wait, err
+	}
+	for ctx.Err() == nil {
+		rows, err := s.db.Query(ctx, `SELECT seq, pdu FROM sender_queue WHERE destination = $1 ORDER BY seq LIMIT $2`, dest, maxTxnPDUs)
+		if err != nil {
+			return backoffFirst, err
+		}
+		var seqs []int64
+		var pdus []json.RawMessage
+		for rows.Next() {
+			var seq int64
+			var pdu []byte
+			if err := rows.Scan(&seq, &pdu); err != nil {
+				rows.Close()
+				return backoffFirst, err
+			}
+			seqs = append(seqs, seq)
+			pdus = append(pdus, pdu)
+		}
+		rows.Close()
+		if len(seqs) == 0 {
+			return 0, nil
+		}
+		txnID := strconv.FormatInt(seqs[0], 10) + "-" + strconv.FormatInt(seqs[len(seqs)-1], 10)
+		body := map[string]any{"origin": s.cfg.ServerName, "origin_server_ts": s.cfg.Now().UnixMilli(), "pdus": pdus}
+		err = s.cfg.Client.SendJSON(ctx, dest, http.MethodPut, "/_matrix/federation/v1/send/"+url.PathEscape(txnID), body, nil)
+		if err != nil {
+			return s.failed(ctx, dest), err
+		}
+		err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			tx.Defer(`DELETE FROM sender_queue WHERE destination = $1 AND seq >= $2 AND seq <= $3`, dest, seqs[0], seqs[len(seqs)-1])
+			tx.Defer(`DELETE FROM sender_destinations WHERE destination = $1`, dest)
+			return nil
+		})
+		if err != nil {
+			return backoffFirst, err
+		}
+	}
+	return 0, ctx.Err()
+}
+
+// backoffLeft returns how long dest is still in backoff.
+func (s *Sender) backoffLeft(ctx context.Context, dest string) (time.Duration, error) {
+	var retryAt int64
+	err := s.db.QueryRow(ctx, `SELECT retry_at FROM sender_destinations WHERE destination = $1`, dest).Scan(&retryAt)
+	if errors.Is(err, store.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return backoffFirst, err
+	}
+	return max(0, time.UnixMilli(retryAt).Sub(s.cfg.Now())), nil
+}
+
+// failed records a failure of dest and returns the backoff before the next
+// try.
+func (s *Sender) failed(ctx context.Context, dest string) time.Duration {
+	var failures int64
+	err := s.db.QueryRow(ctx, `SELECT failures FROM sender_destinations WHERE destination = $1`, dest).Scan(&failures)
+	if err != nil && !errors.Is(err, store.ErrNoRows) {
+		return backoffFirst
+	}
+	failures++
+	wait := Backoff(int(failures), rand.Float64())
+	_, err = s.db.Exec(ctx, `INSERT INTO sender_destinations (destination, failures, retry_at) VALUES ($1, $2, $3)
+		ON CONFLICT (destination) DO UPDATE SET failures = excluded.failures, retry_at = excluded.retry_at`,
+		dest, failures, s.cfg.Now().Add(wait).UnixMilli())
+	if err != nil {
+		s.log.Warn("sender: recording a failure failed", "destination", dest, "err", err)
+	}
+	return wait
+}
+
+// Backoff is the wait after the n-th consecutive failure (n >= 1): 2 s
+// doubling up to an hour, plus jitter of up to 25% (j in [0, 1)).
+func Backoff(n int, j float64) time.Duration {
+	d := backoffFirst
+	for i := 1; i < n && d < backoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, backoffMax)
+	return d + time.Duration(float64(d)*0.25*j)
+}
