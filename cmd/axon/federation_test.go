@@ -539,3 +539,49 @@ func TestFederationCatchUpAfterOutage(t *testing.T) {
 		return slices.Equal(got, sent)
 	})
 }
+
+// Leaving, rejoining and a ban cross servers through each side's sender;
+// a gap the rejoining server has is filled with /get_missing_events.
+func TestFederationMembershipChanges(t *testing.T) {
+	w := newFedWorld(t)
+	a := w.start(backends()[0], "a.fed.test")
+	b := w.start(backends()[0], "b.fed.test")
+	alice := a.register("alice")
+	room := alice.createRoom(map[string]any{"preset": "public_chat"})
+	bob := b.register("bob")
+	bob.must("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil)
+	membership := func(c *client, user string) string {
+		r := c.do("GET", "/rooms/"+apiEsc(room)+"/state/m.room.member/"+apiEsc(user), nil)
+		if r.Status != 200 {
+			return ""
+		}
+		m, _ := r.Body["membership"].(string)
+		return m
+	}
+	testenv.Eventually(t, 10*time.Second, "alice's server sees bob joined", func() bool { return membership(alice, bob.UserID) == "join" })
+
+	bob.must("POST", "/rooms/"+apiEsc(room)+"/leave", map[string]any{})
+	testenv.Eventually(t, 10*time.Second, "alice's server sees bob leave", func() bool { return membership(alice, bob.UserID) == "leave" })
+	// While bob is away, alice talks: his server misses it.
+	var missed []string
+	for i := range 3 {
+		missed = append(missed, alice.send(room, fmt.Sprintf("while bob is away %d", i)))
+	}
+	bob.must("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil)
+	testenv.Eventually(t, 10*time.Second, "alice's server sees bob back", func() bool { return membership(alice, bob.UserID) == "join" })
+	after := alice.send(room, "welcome back")
+	testenv.Eventually(t, 15*time.Second, "bob's server gets alice's next message and the gap before it", func() bool {
+		chunk := bob.must("GET", "/rooms/"+apiEsc(room)+"/messages?dir=b&limit=30", nil)["chunk"].([]any)
+		have := map[string]bool{}
+		for _, e := range chunk {
+			have[e.(map[string]any)["event_id"].(string)] = true
+		}
+		return have[after] && have[missed[0]] && have[missed[2]]
+	})
+
+	alice.must("POST", "/rooms/"+apiEsc(room)+"/ban", map[string]any{"user_id": bob.UserID, "reason": "enough"})
+	testenv.Eventually(t, 10*time.Second, "bob's server sees the ban", func() bool { return membership(bob, bob.UserID) == "ban" })
+	if r := bob.do("PUT", "/rooms/"+apiEsc(room)+"/send/m.room.message/banned1", map[string]any{"msgtype": "m.text", "body": "x"}); r.Status != 403 {
+		t.Errorf("a banned user's send on his own server: %d", r.Status)
+	}
+}
