@@ -25,16 +25,16 @@ type Engine struct {
 	// Skip, when set, says why this engine is not available.
 	Skip string
 	// NewDSN returns the DSN of a fresh, empty database for one test.
-	NewDSN func(t *testing.T) string
+	NewDSN func(t testing.TB) string
 }
 
 // Engines lists the engines.
 func Engines() []Engine {
-	es := []Engine{{Name: "sqlite", NewDSN: func(t *testing.T) string {
+	es := []Engine{{Name: "sqlite", NewDSN: func(t testing.TB) string {
 		return filepath.Join(t.TempDir(), "axon.db")
 	}}}
 	if u := os.Getenv("AXON_TEST_POSTGRES"); u != "" {
-		es = append(es, Engine{Name: "postgres", NewDSN: func(t *testing.T) string { return PostgresDSN(t, u) }})
+		es = append(es, Engine{Name: "postgres", NewDSN: func(t testing.TB) string { return PostgresDSN(t, u) }})
 	} else {
 		es = append(es, Engine{Name: "postgres",
 			Skip: "AXON_TEST_POSTGRES is not set: set it to a postgres:// URL (PostgreSQL or CockroachDB) to run this test there"})
@@ -56,7 +56,7 @@ func ForEachEngine(t *testing.T, f func(t *testing.T, e Engine)) {
 
 // PostgresDSN creates a schema of its own for the test, dropped at
 // cleanup, and returns base with search_path pointing at it.
-func PostgresDSN(t *testing.T, base string) string {
+func PostgresDSN(t testing.TB, base string) string {
 	t.Helper()
 	admin, err := sql.Open("pgx", base)
 	if err != nil {

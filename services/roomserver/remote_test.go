@@ -27,7 +27,7 @@ const (
 
 // remote builds events as another server would.
 type remote struct {
-	t    *testing.T
+	t    testing.TB
 	h    *harness
 	v    *roomversion.Version
 	room string
@@ -35,7 +35,7 @@ type remote struct {
 	ts   int64
 }
 
-func newRemote(t *testing.T, h *harness, roomID, v string) *remote {
+func newRemote(t testing.TB, h *harness, roomID, v string) *remote {
 	k, err := keys.Generate("r1", nil)
 	if err != nil {
 		t.Fatal(err)

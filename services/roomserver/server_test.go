@@ -25,7 +25,7 @@ const (
 )
 
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	db  *store.DB
 	bus *bus.Bus
 	key *keys.SigningKey
@@ -33,7 +33,7 @@ type harness struct {
 	sub *Submitter
 }
 
-func newHarness(t *testing.T, e testenv.Engine) *harness {
+func newHarness(t testing.TB, e testenv.Engine) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -85,7 +85,7 @@ func (h *harness) start() (stop func()) {
 	return stop
 }
 
-func js(t *testing.T, s string) json.RawMessage {
+func js(t testing.TB, s string) json.RawMessage {
 	t.Helper()
 	if !json.Valid([]byte(s)) {
 		t.Fatalf("bad JSON in test: %s", s)

@@ -15,7 +15,7 @@ import (
 
 // Open opens a fresh database on e, applies the migrations and closes it
 // when the test ends.
-func Open(t *testing.T, e testenv.Engine, migrations ...fs.FS) *store.DB {
+func Open(t testing.TB, e testenv.Engine, migrations ...fs.FS) *store.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
