@@ -460,16 +460,23 @@ func TestFederationJoinRemoteRoom(t *testing.T) {
 	}
 }
 
-// Once a user of another server has joined, messages go both ways: each
-// server's sender delivers its users' events to the other.
-func TestFederationMessagesBothWays(t *testing.T) {
+// sharedRoom starts two federating servers, a.fed.test and b.fed.test,
+// with alice's public room on a which bob of b has joined.
+func sharedRoom(t *testing.T) (alice, bob *client, room string) {
 	w := newFedWorld(t)
 	a := w.start(backends()[0], "a.fed.test")
 	b := w.start(backends()[0], "b.fed.test")
-	alice := a.register("alice")
-	room := alice.createRoom(map[string]any{"preset": "public_chat"})
-	bob := b.register("bob")
+	alice = a.register("alice")
+	room = alice.createRoom(map[string]any{"preset": "public_chat"})
+	bob = b.register("bob")
 	bob.must("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil)
+	return alice, bob, room
+}
+
+// Once a user of another server has joined, messages go both ways: each
+// server's sender delivers its users' events to the other.
+func TestFederationMessagesBothWays(t *testing.T) {
+	alice, bob, room := sharedRoom(t)
 
 	sees := func(c *client, eventID string) bool {
 		chunk := c.must("GET", "/rooms/"+apiEsc(room)+"/messages?dir=b&limit=20", nil)["chunk"].([]any)
@@ -543,13 +550,7 @@ func TestFederationCatchUpAfterOutage(t *testing.T) {
 // Leaving, rejoining and a ban cross servers through each side's sender;
 // a gap the rejoining server has is filled with /get_missing_events.
 func TestFederationMembershipChanges(t *testing.T) {
-	w := newFedWorld(t)
-	a := w.start(backends()[0], "a.fed.test")
-	b := w.start(backends()[0], "b.fed.test")
-	alice := a.register("alice")
-	room := alice.createRoom(map[string]any{"preset": "public_chat"})
-	bob := b.register("bob")
-	bob.must("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil)
+	alice, bob, room := sharedRoom(t)
 	membership := func(c *client, user string) string {
 		r := c.do("GET", "/rooms/"+apiEsc(room)+"/state/m.room.member/"+apiEsc(user), nil)
 		if r.Status != 200 {

@@ -173,32 +173,22 @@ func (s *Service) storedDocument(ctx context.Context, server string) ([]byte, in
 // fetchForNotary fetches server's document directly (never through other
 // notaries), within the refetch interval rule.
 func (s *Service) fetchForNotary(ctx context.Context, server string) error {
-	for {
-		s.mu.Lock()
-		r := s.entry(server)
-		if r.inflight != nil {
-			wait := r.inflight
-			s.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if !r.attempt.IsZero() && s.cfg.Now().Sub(r.attempt) < s.cfg.RefetchInterval {
-			s.mu.Unlock()
-			return nil
-		}
-		r.attempt = s.cfg.Now()
-		done := make(chan struct{})
-		r.inflight = done
-		s.mu.Unlock()
-		err := s.remember(ctx, server, r, s.fetchDirect(ctx, server))
-		s.mu.Lock()
-		r.inflight = nil
-		close(done)
-		s.mu.Unlock()
+	r, err := s.lockIdle(ctx, server)
+	if err != nil {
 		return err
 	}
+	if !r.attempt.IsZero() && s.cfg.Now().Sub(r.attempt) < s.cfg.RefetchInterval {
+		s.mu.Unlock()
+		return nil
+	}
+	r.attempt = s.cfg.Now()
+	done := make(chan struct{})
+	r.inflight = done
+	s.mu.Unlock()
+	err = s.remember(ctx, server, r, s.fetchDirect(ctx, server))
+	s.mu.Lock()
+	r.inflight = nil
+	close(done)
+	s.mu.Unlock()
+	return err
 }

@@ -242,17 +242,9 @@ func satisfied(ks map[keys.KeyID]keys.VerifyKey, rs []Request) bool {
 // far as the fetch rules allow, that rs are answered.
 func (s *Service) serverKeys(ctx context.Context, server string, rs []Request) (map[keys.KeyID]keys.VerifyKey, error) {
 	for {
-		s.mu.Lock()
-		r := s.entry(server)
-		if r.inflight != nil {
-			wait := r.inflight
-			s.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+		r, err := s.lockIdle(ctx, server)
+		if err != nil {
+			return nil, err
 		}
 		if r.loaded && satisfied(r.keys, rs) {
 			ks := maps.Clone(r.keys)
@@ -270,7 +262,7 @@ func (s *Service) serverKeys(ctx context.Context, server string, rs []Request) (
 		r.inflight = done
 		s.mu.Unlock()
 
-		err := s.refresh(ctx, server, r, rs, load, fetch)
+		err = s.refresh(ctx, server, r, rs, load, fetch)
 		s.mu.Lock()
 		r.inflight = nil
 		close(done)
@@ -285,6 +277,25 @@ func (s *Service) serverKeys(ctx context.Context, server string, rs []Request) (
 		ks := maps.Clone(r.keys)
 		s.mu.Unlock()
 		return ks, nil
+	}
+}
+
+// lockIdle waits until no fetch of server runs and returns its entry with
+// s.mu held.
+func (s *Service) lockIdle(ctx context.Context, server string) (*remote, error) {
+	for {
+		s.mu.Lock()
+		r := s.entry(server)
+		if r.inflight == nil {
+			return r, nil
+		}
+		wait := r.inflight
+		s.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 }
 
