@@ -31,23 +31,6 @@ func engines() []engine { return testenv.Engines() }
 // forEachEngine runs f as a subtest on every engine.
 func forEachEngine(t *testing.T, f func(t *testing.T, e engine)) { testenv.ForEachEngine(t, f) }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type profileCall struct {
 	userID              id.UserID
 	displayName, avatar string
@@ -60,7 +43,7 @@ type harness struct {
 	db    *store.DB
 	svc   *Service
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *testenv.Clock
 	cfg   Config
 
 	mu             sync.Mutex
@@ -76,11 +59,11 @@ func openDB(t *testing.T, e engine) *store.DB {
 
 func newHarness(t *testing.T, e engine, mutate func(*Config)) *harness {
 	t.Helper()
-	return newHarnessOn(t, openDB(t, e), &fakeClock{now: time.UnixMilli(1_700_000_000_000)}, mutate)
+	return newHarnessOn(t, openDB(t, e), testenv.NewClock(time.UnixMilli(1_700_000_000_000)), mutate)
 }
 
 // newHarnessOn serves another Service on db: a second worker.
-func newHarnessOn(t *testing.T, db *store.DB, clock *fakeClock, mutate func(*Config)) *harness {
+func newHarnessOn(t *testing.T, db *store.DB, clock *testenv.Clock, mutate func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, db: db, clock: clock, devicesDeleted: map[id.UserID][]string{}}
 	h.cfg = Config{

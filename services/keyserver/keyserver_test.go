@@ -75,19 +75,6 @@ func (n *net) setDown(server string, down bool) {
 	n.down[server] = down
 }
 
-// clock is a settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func genKey(t *testing.T, version string) *keys.SigningKey {
 	t.Helper()
 	k, err := keys.Generate(version, nil)
@@ -102,11 +89,11 @@ type world struct {
 	t     *testing.T
 	e     testenv.Engine
 	net   *net
-	clock *clock
+	clock *testenv.Clock
 }
 
 func newWorld(t *testing.T, e testenv.Engine) *world {
-	return &world{t: t, e: e, net: newNet(), clock: &clock{t: time.UnixMilli(1_700_000_000_000)}}
+	return &world{t: t, e: e, net: newNet(), clock: testenv.NewClock(time.UnixMilli(1_700_000_000_000))}
 }
 
 // server starts a Service named name (on db, or a new database when nil)
@@ -121,7 +108,7 @@ func (w *world) server(name string, db *store.DB, cfg Config) (*Service, *store.
 		cfg.Keys = []*keys.SigningKey{genKey(w.t, "k1")}
 	}
 	cfg.Fetcher = w.net
-	cfg.Now = w.clock.now
+	cfg.Now = w.clock.Now
 	s, err := New(db, cfg)
 	if err != nil {
 		w.t.Fatal(err)
@@ -147,7 +134,7 @@ func TestOwnDocument(t *testing.T) {
 	w := newWorld(t, testenv.Engines()[0])
 	cur := genKey(t, "new")
 	old := genKey(t, "old")
-	old.ExpiredTS = w.clock.now().Add(-time.Hour).UnixMilli()
+	old.ExpiredTS = w.clock.Now().Add(-time.Hour).UnixMilli()
 	s, _ := w.server("a.test", nil, Config{Keys: []*keys.SigningKey{cur, old}})
 
 	get := func() *keys.ServerKeys {
@@ -162,7 +149,7 @@ func TestOwnDocument(t *testing.T) {
 		return sk
 	}
 	sk := get()
-	if sk.ValidUntilTS != w.clock.now().Add(24*time.Hour).UnixMilli() {
+	if sk.ValidUntilTS != w.clock.Now().Add(24*time.Hour).UnixMilli() {
 		t.Errorf("valid_until_ts = %d", sk.ValidUntilTS)
 	}
 	if len(sk.VerifyKeys) != 1 || !bytes.Equal(sk.VerifyKeys[cur.ID], cur.Public()) {
@@ -172,12 +159,12 @@ func TestOwnDocument(t *testing.T) {
 		t.Errorf("old_verify_keys = %v", sk.OldKeys)
 	}
 	// The same document until half its validity has passed, then a new one.
-	w.clock.add(11 * time.Hour)
+	w.clock.Advance(11 * time.Hour)
 	if again := get(); again.ValidUntilTS != sk.ValidUntilTS {
 		t.Errorf("re-signed after 11h of 24h")
 	}
-	w.clock.add(2 * time.Hour)
-	if again := get(); again.ValidUntilTS != w.clock.now().Add(24*time.Hour).UnixMilli() {
+	w.clock.Advance(2 * time.Hour)
+	if again := get(); again.ValidUntilTS != w.clock.Now().Add(24*time.Hour).UnixMilli() {
 		t.Errorf("not re-signed after 13h of 24h")
 	}
 	// Our own keys answer lookups without any fetch.
@@ -200,7 +187,7 @@ func TestFetchDirectAndRemember(t *testing.T) {
 		w.server("b.test", nil, Config{Keys: []*keys.SigningKey{bKey}})
 		a, adb := w.server("a.test", nil, Config{})
 
-		now := w.clock.now().UnixMilli()
+		now := w.clock.Now().UnixMilli()
 		l := lookup(t, a, Request{Server: "b.test", KeyID: bKey.ID, AtTS: now})
 		vk, ok := l("b.test", bKey.ID)
 		if !ok || !bytes.Equal(vk.Key, bKey.Public()) || vk.ValidUntilTS != now+24*3600*1000 {
@@ -226,7 +213,7 @@ func TestFetchDirectAndRemember(t *testing.T) {
 		// A signature made after the key's validity asks b again, but at
 		// most once per refetch interval.
 		later := now + 2*24*3600*1000
-		w.clock.add(2 * time.Minute)
+		w.clock.Advance(2 * time.Minute)
 		for range 2 {
 			// b is down: the key comes back with the validity it has.
 			if vk, ok := lookup(t, a, Request{Server: "b.test", KeyID: bKey.ID, AtTS: later})("b.test", bKey.ID); !ok || vk.ValidUntilTS >= later {
@@ -237,9 +224,9 @@ func TestFetchDirectAndRemember(t *testing.T) {
 			t.Errorf("fetches with b down = %d, want 2 (one attempt per interval)", n)
 		}
 		w.net.setDown("b.test", false)
-		w.clock.add(2 * 24 * time.Hour)
-		vk, ok = lookup(t, a, Request{Server: "b.test", KeyID: bKey.ID, AtTS: w.clock.now().UnixMilli()})("b.test", bKey.ID)
-		if !ok || vk.ValidUntilTS < w.clock.now().UnixMilli() {
+		w.clock.Advance(2 * 24 * time.Hour)
+		vk, ok = lookup(t, a, Request{Server: "b.test", KeyID: bKey.ID, AtTS: w.clock.Now().UnixMilli()})("b.test", bKey.ID)
+		if !ok || vk.ValidUntilTS < w.clock.Now().UnixMilli() {
 			t.Errorf("after b is back: %+v %v", vk, ok)
 		}
 		// An unknown key is simply absent.
@@ -258,7 +245,7 @@ func TestFetchedValidityCapped(t *testing.T) {
 	w.server("b.test", nil, Config{Keys: []*keys.SigningKey{bKey}, Validity: 365 * 24 * time.Hour})
 	a, _ := w.server("a.test", nil, Config{})
 	vk, ok := lookup(t, a, Request{Server: "b.test", KeyID: bKey.ID})("b.test", bKey.ID)
-	if want := w.clock.now().UnixMilli() + keys.MaxKeyValidity; !ok || vk.ValidUntilTS != want {
+	if want := w.clock.Now().UnixMilli() + keys.MaxKeyValidity; !ok || vk.ValidUntilTS != want {
 		t.Errorf("validity = %d, want %d", vk.ValidUntilTS, want)
 	}
 }
@@ -364,7 +351,7 @@ func TestNotaryEndpoints(t *testing.T) {
 	checkNotarised(v, "c.test")
 	// c goes away: the notary still answers from what it stored.
 	w.net.setDown("c.test", true)
-	w.clock.add(48 * time.Hour)
+	w.clock.Advance(48 * time.Hour)
 	_, _, v = serve("POST", "/_matrix/key/v2/query", `{"server_keys":{"c.test":{"ed25519:c1":{"minimum_valid_until_ts":1}}}}`)
 	checkNotarised(v, "c.test")
 	// Its own keys, too.

@@ -27,24 +27,6 @@ const (
 	evB   = "$eventB:test.example"
 )
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type wakeCall struct {
 	users, rooms []string
 }
@@ -145,7 +127,7 @@ type harness struct {
 	t     *testing.T
 	db    *store.DB
 	svc   *Service
-	clock *fakeClock
+	clock *testenv.Clock
 	world *world
 	h     http.Handler
 }
@@ -176,7 +158,7 @@ func newHarness(t *testing.T, e testenv.Engine, tweak ...func(*Config)) *harness
 }
 
 func newHarnessOn(t *testing.T, db *store.DB, w *world, tweak ...func(*Config)) *harness {
-	clock := &fakeClock{now: time.UnixMilli(1_700_000_000_000)}
+	clock := testenv.NewClock(time.UnixMilli(1_700_000_000_000))
 	cfg := Config{
 		Now:        clock.Now,
 		ServerName: "test.example",

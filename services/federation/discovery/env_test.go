@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/axon-hs/axon/internal/testenv"
 )
 
 // The test world: a DNS server, two certificate authorities and HTTPS
@@ -91,23 +93,6 @@ func (ca *testCA) issue(t *testing.T, names []string, ips ...net.IP) tls.Certifi
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // wkAnswer is what the well-known server answers for one hostname.
 type wkAnswer struct {
 	status int // 0 means 200
@@ -128,7 +113,7 @@ type env struct {
 	ca     *testCA
 	evilCA *testCA
 	dns    *testDNS
-	clock  *fakeClock
+	clock  *testenv.Clock
 	hasV6  bool
 
 	x, d, s, l, w *testServer // explicit port, default port, SRV, legacy SRV, well-known (127.0.0.1)
@@ -158,7 +143,7 @@ func newEnv(t *testing.T) *env {
 		ca:      newCA(t, "test CA"),
 		evilCA:  newCA(t, "other CA"),
 		dns:     startDNS(t),
-		clock:   &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		clock:   testenv.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
 		wk:      make(map[string]wkAnswer),
 		fetches: make(map[string]int),
 		release: make(chan struct{}),

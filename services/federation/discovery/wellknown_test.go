@@ -146,7 +146,7 @@ func TestWellKnownCache(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			host := "cache" + strconv.Itoa(i) + ".test"
 			e.setWellKnown(host, wkAnswer{body: `{"m.server":"deleg.test:` + xp + `"}`, header: tt.header})
-			clock := &fakeClock{now: e.clock.Now()}
+			clock := testenv.NewClock(e.clock.Now())
 			r := e.resolver(func(c *Config) { c.Now = clock.Now })
 
 			resolve := func(wantFetches int) {
