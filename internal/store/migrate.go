@@ -19,6 +19,16 @@ import (
 //go:embed migrations/*.sql
 var builtin embed.FS
 
+// MigrationsDir returns the migrations directory of a package's embedded
+// files (a //go:embed migrations/*.sql variable), for Options.Migrations.
+func MigrationsDir(embedded fs.FS) fs.FS {
+	sub, err := fs.Sub(embedded, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory exists at build time
+	}
+	return sub
+}
+
 // Migration is one versioned schema change.
 type Migration struct {
 	Version int

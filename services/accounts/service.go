@@ -106,13 +106,7 @@ var migrations embed.FS
 
 // Migrations returns this package's schema migrations (versions 0100–0199),
 // for store.Options.Migrations.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory is always there
-	}
-	return sub
-}
+func Migrations() fs.FS { return store.MigrationsDir(migrations) }
 
 // New returns a Service over db, whose schema must include Migrations().
 func New(db *store.DB, cfg Config) (*Service, error) {

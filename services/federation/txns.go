@@ -16,13 +16,7 @@ var migrations embed.FS
 
 // Migrations returns the package's migrations (versions 0800–0899), for
 // store.Options.Migrations.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory exists at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return store.MigrationsDir(migrations) }
 
 // txnRetention is how long a transaction's answer is kept for repeats.
 const txnRetention = 24 * time.Hour

@@ -3,6 +3,8 @@ package keyserver
 import (
 	"embed"
 	"io/fs"
+
+	"github.com/axon-hs/axon/internal/store"
 )
 
 //go:embed migrations/*.sql
@@ -10,10 +12,4 @@ var migrations embed.FS
 
 // Migrations returns the package's migrations (versions 0700–0799), for
 // store.Options.Migrations.
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory exists at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return store.MigrationsDir(migrations) }

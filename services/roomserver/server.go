@@ -22,13 +22,7 @@ import (
 var migrations embed.FS
 
 // Migrations returns the room role's migrations (versions 0200–0299).
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory exists at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return store.MigrationsDir(migrations) }
 
 // Config configures the room role.
 type Config struct {

@@ -57,13 +57,7 @@ import (
 var migrations embed.FS
 
 // Migrations returns the package's migrations (versions 0900–0999).
-func Migrations() fs.FS {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory exists at build time
-	}
-	return sub
-}
+func Migrations() fs.FS { return store.MigrationsDir(migrations) }
 
 // QueueResource is the coordinator resource of the queue consumer.
 const QueueResource = "federation-sender"
