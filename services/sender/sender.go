@@ -21,7 +21,8 @@
 // 2 s after the first failure, doubling up to an hour, with up to 25%
 // jitter so that many destinations do not retry together. New events are
 // queued meanwhile and go in order once the destination answers again.
-// At most MaxActive destinations are sent to at once; the connection
+// At most Config.MaxActive destinations are sent to at once (the others wait
+// their turn in a first-come queue, with no goroutine); the connection
 // limits are the federation transport's (per destination and in total).
 //
 // # What it does not do yet
@@ -64,10 +65,11 @@ const QueueResource = "federation-sender"
 
 // Limits.
 const (
-	maxTxnPDUs   = 50
-	MaxActive    = 256
-	backoffFirst = 2 * time.Second
-	backoffMax   = time.Hour
+	maxTxnPDUs = 50
+	// DefaultMaxActive is Config.MaxActive's default.
+	DefaultMaxActive = 256
+	backoffFirst     = 2 * time.Second
+	backoffMax       = time.Hour
 )
 
 // Config configures the Sender.
@@ -75,8 +77,10 @@ type Config struct {
 	ServerName string
 	Client     *fedclient.Client
 	Reader     *roomserver.Reader
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// MaxActive bounds the destinations sent to at once (default 256).
+	MaxActive int
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Sender queues and delivers this server's events.
@@ -90,7 +94,11 @@ type Sender struct {
 	active  map[string]bool // destinations with a worker
 	pending map[string]bool // poked while their worker ran
 	timers  map[string]*time.Timer
-	slots   chan struct{}
+	// waiting are destinations with work while MaxActive workers run,
+	// oldest first (queued is the same set): a worker that ends starts
+	// the next, so there are never more than MaxActive goroutines.
+	waiting []string
+	queued  map[string]bool
 	wg      sync.WaitGroup
 	ctx     context.Context
 }
@@ -103,8 +111,11 @@ func New(db *store.DB, b *bus.Bus, cfg Config) *Sender {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxActive <= 0 {
+		cfg.MaxActive = DefaultMaxActive
+	}
 	return &Sender{db: db, bus: b, cfg: cfg, log: cfg.Logger, active: map[string]bool{}, pending: map[string]bool{},
-		timers: map[string]*time.Timer{}, slots: make(chan struct{}, MaxActive)}
+		timers: map[string]*time.Timer{}, queued: map[string]bool{}}
 }
 
 // Run consumes ROOM_EVENTS into the queues and sends them until ctx ends.
@@ -230,20 +241,27 @@ func (s *Sender) poke(dest string) {
 	if _, waiting := s.timers[dest]; waiting {
 		return // its backoff timer pokes it
 	}
+	if len(s.active) >= s.cfg.MaxActive {
+		if !s.queued[dest] {
+			s.queued[dest] = true
+			s.waiting = append(s.waiting, dest)
+		}
+		return
+	}
+	s.startLocked(dest)
+}
+
+// startLocked starts dest's worker. s.mu is held.
+func (s *Sender) startLocked(dest string) {
 	s.active[dest] = true
 	s.wg.Add(1)
 	go s.work(s.ctx, dest)
 }
 
-// work sends dest's queue until it is empty or a transaction fails.
+// work sends dest's queue until it is empty or a transaction fails, then
+// hands its place to the longest-waiting destination.
 func (s *Sender) work(ctx context.Context, dest string) {
 	defer s.wg.Done()
-	select {
-	case s.slots <- struct{}{}:
-	case <-ctx.Done():
-		return
-	}
-	defer func() { <-s.slots }()
 	retryIn, err := s.drain(ctx, dest)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -252,6 +270,7 @@ func (s *Sender) work(ctx context.Context, dest string) {
 	delete(s.pending, dest)
 	switch {
 	case ctx.Err() != nil:
+		return
 	case err != nil:
 		s.log.Info("sender: destination failed; backing off", "destination", dest, "retry_in", retryIn, "err", err)
 		s.timers[dest] = time.AfterFunc(retryIn, func() {
@@ -261,9 +280,16 @@ func (s *Sender) work(ctx context.Context, dest string) {
 			s.poke(dest)
 		})
 	case again:
-		s.active[dest] = true
-		s.wg.Add(1)
-		go s.work(ctx, dest)
+		s.startLocked(dest)
+		return
+	}
+	for len(s.waiting) > 0 && len(s.active) < s.cfg.MaxActive {
+		next := s.waiting[0]
+		s.waiting = s.waiting[1:]
+		delete(s.queued, next)
+		if !s.active[next] {
+			s.startLocked(next)
+		}
 	}
 }
 

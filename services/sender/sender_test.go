@@ -1,8 +1,18 @@
 package sender
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/axon-hs/axon/internal/store/storetest"
+	"github.com/axon-hs/axon/internal/testenv"
+	"github.com/axon-hs/axon/matrix/keys"
+	"github.com/axon-hs/axon/services/federation/fedclient"
 )
 
 func TestBackoff(t *testing.T) {
@@ -20,5 +30,65 @@ func TestBackoff(t *testing.T) {
 		if got := Backoff(c.n, c.j); got != c.want {
 			t.Errorf("Backoff(%d, %v) = %v, want %v", c.n, c.j, got, c.want)
 		}
+	}
+}
+
+// countingTransport answers every transaction after a pause, counting how
+// many are in flight at once.
+type countingTransport struct {
+	mu            sync.Mutex
+	inFlight, max int
+	served        map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.inFlight++
+	c.max = max(c.max, c.inFlight)
+	c.served[r.URL.Host]++
+	c.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	c.mu.Lock()
+	c.inFlight--
+	c.mu.Unlock()
+	rec := httptest.NewRecorder()
+	_, _ = rec.WriteString(`{"pdus":{}}`)
+	return rec.Result(), nil
+}
+
+// With more destinations than MaxActive, at most MaxActive are sent to at
+// once and every one is served in the end.
+func TestMaxActiveDestinations(t *testing.T) {
+	db := storetest.Open(t, testenv.Engines()[0], Migrations())
+	key, _ := keys.Generate("s1", nil)
+	tr := &countingTransport{served: map[string]int{}}
+	client, err := fedclient.New(fedclient.Config{ServerName: "us.test", Key: key, Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const dests = 7
+	for i := range dests {
+		if _, err := db.Exec(context.Background(), `INSERT INTO sender_queue (destination, seq, room_id, event_id, pdu) VALUES ($1, 1, '!r:us.test', '$e', $2)`,
+			fmt.Sprintf("d%d.test", i), []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := New(db, nil, Config{ServerName: "us.test", Client: client, MaxActive: 2})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.ctx = ctx
+	if err := s.pokeQueued(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "every queue sent", func() bool {
+		var n int
+		_ = db.QueryRow(context.Background(), `SELECT COUNT(*) FROM sender_queue`).Scan(&n)
+		return n == 0
+	})
+	s.wg.Wait()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.max > 2 || len(tr.served) != dests {
+		t.Errorf("at most %d in flight (want <= 2), %d destinations served (want %d)", tr.max, len(tr.served), dests)
 	}
 }
