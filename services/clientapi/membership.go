@@ -121,6 +121,9 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request, d Device) error {
 	return a.join(r.Context(), w, roomID, d, body.Reason, nil)
 }
 
+// maxJoinServers bounds the servers one remote join tries.
+const maxJoinServers = 5
+
 // joinRemote joins a room this server is not in, through the servers the
 // client named (via, server_name), the room ID's server (before room
 // version 12 room IDs carry one) and those an alias lookup gave.
@@ -146,6 +149,9 @@ func (a *API) joinRemote(ctx context.Context, w http.ResponseWriter, roomID stri
 	if len(servers) == 0 {
 		return httpx.NotFound("this server does not know the room " + roomID + " and no server to join it through was given")
 	}
+	// Each candidate may take a round of requests: a client cannot make
+	// one join try more than a few.
+	servers = servers[:min(len(servers), maxJoinServers)]
 	c, err := a.memberContent(ctx, d.UserID, "join", reasonExtra(reason))
 	if err != nil {
 		return err

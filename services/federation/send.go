@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/axon-hs/axon/internal/httpx"
@@ -343,6 +342,6 @@ func (a *API) checkedEvents(ctx context.Context, v *roomversion.Version, room st
 // of the federation role; they are counted and dropped.
 func (a *API) processEDUs(_ context.Context, origin string, edus []json.RawMessage) {
 	if len(edus) > 0 {
-		a.log.Debug("federation: EDUs not processed yet", "origin", origin, "count", strconv.Itoa(len(edus)))
+		a.log.Debug("federation: EDUs not processed yet", "origin", origin, "count", len(edus))
 	}
 }
