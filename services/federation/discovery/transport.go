@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/axon-hs/axon/matrix/id"
@@ -246,7 +247,15 @@ func (t *Transport) acquire(ctx context.Context, tg target) error {
 	}
 }
 
-func (t *Transport) release() { <-t.slots }
+// release gives a slot back. It never blocks: a slot given back twice is
+// a bug that must not also stop every later dial.
+func (t *Transport) release() {
+	select {
+	case <-t.slots:
+	default:
+		t.log.Error("discovery: connection slot released twice; connection count is off")
+	}
+}
 
 func (t *Transport) connect(ctx context.Context, tg target) (*tls.Conn, error) {
 	res, err := t.r.resolveTarget(ctx, tg)
@@ -281,25 +290,35 @@ func (t *Transport) connectOne(ctx context.Context, addr string, cfg *tls.Config
 	if err != nil {
 		return nil, err
 	}
-	conn := tls.Client(&slotConn{Conn: raw, release: t.release}, cfg)
+	sc := &slotConn{Conn: raw, release: t.release}
+	conn := tls.Client(sc, cfg)
 	hsCtx, cancel := context.WithTimeout(ctx, t.cfg.TLSHandshakeTimeout)
 	defer cancel()
 	if err := conn.HandshakeContext(hsCtx); err != nil {
-		raw.Close() // not conn: the slot stays with the dial
+		raw.Close() // the slot stays with the dial, which may try another address
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
+	sc.owned.Store(true)
 	return conn, nil
 }
 
-// slotConn gives its connection slot back when it is closed.
+// slotConn gives its connection slot back when it is closed, once the
+// connection owns the slot. Until the handshake succeeds the dial owns
+// it: crypto/tls closes the connection itself when a handshake is
+// interrupted, and that close must not give back a slot the dial still
+// holds (it would be given back twice, and the next release would block
+// forever).
 type slotConn struct {
 	net.Conn
+	owned   atomic.Bool
 	once    sync.Once
 	release func()
 }
 
 func (c *slotConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	if c.owned.Load() {
+		c.once.Do(c.release)
+	}
 	return err
 }

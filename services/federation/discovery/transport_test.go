@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -314,4 +315,53 @@ func TestTargetEncoding(t *testing.T) {
 	if _, err := decodeTarget("not-hex:443"); err == nil {
 		t.Error("decodeTarget(not-hex) succeeded")
 	}
+}
+
+// TestTransportInterruptedHandshake: a handshake that times out gives its
+// connection slot back exactly once. crypto/tls closes the connection of
+// an interrupted handshake itself; counting that close as well once gave
+// the slot back twice, and the next release blocked forever.
+func TestTransportInterruptedHandshake(t *testing.T) {
+	e := newEnv(t)
+	silent, err := net.Listen("tcp", lo4+":0") // accepts, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	var held sync.Mutex
+	var accepted []net.Conn
+	t.Cleanup(func() {
+		held.Lock()
+		defer held.Unlock()
+		for _, c := range accepted {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held.Lock()
+			accepted = append(accepted, c)
+			held.Unlock()
+		}
+	}()
+	tr, client := e.transport(e.resolver(nil), TransportConfig{MaxConns: 2, TLSHandshakeTimeout: 100 * time.Millisecond})
+
+	// An idle connection holds one slot; the failed dials take the other.
+	if _, _, _, err := get(t.Context(), client, "plain.test", "/_test"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, _, _, err := get(t.Context(), client, addr(lo4, portOf(silent)), "/_test"); err == nil {
+			t.Fatal("request to a server that never completes the handshake succeeded")
+		}
+		if n := tr.Conns(); n != 1 {
+			t.Fatalf("Conns() after a failed handshake, with one idle connection = %d; want 1", n)
+		}
+	}
+	tr.CloseIdleConnections()
+	testenv.Eventually(t, 5*time.Second, "connections closed", func() bool { return tr.Conns() == 0 })
 }
