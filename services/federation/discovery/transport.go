@@ -213,15 +213,24 @@ func (t *Transport) dialTLS(ctx context.Context, _, addr string) (net.Conn, erro
 	}
 	// The inner transport detaches dials from their request; waiting for a
 	// slot and dialling stop when that request ends.
-	if reqCtx, ok := ctx.Value(requestContextKey{}).(context.Context); ok {
+	reqCtx, ok := ctx.Value(requestContextKey{}).(context.Context)
+	if ok {
 		var cancel context.CancelCauseFunc
 		ctx, cancel = context.WithCancelCause(ctx)
 		stop := context.AfterFunc(reqCtx, func() { cancel(context.Cause(reqCtx)) })
 		defer stop()
 		defer cancel(nil)
+	} else {
+		reqCtx = ctx
 	}
 	if err := t.acquire(ctx, tg); err != nil {
 		return nil, err
+	}
+	// A slot freed just as the request gave up may be taken before the
+	// cancellation above arrives: the request's own context says at once.
+	if reqCtx.Err() != nil {
+		t.release()
+		return nil, fmt.Errorf("discovery: %s: %w", tg.server, context.Cause(reqCtx))
 	}
 	conn, err := t.connect(ctx, tg)
 	if err != nil {
