@@ -3,9 +3,11 @@
 // Authentication (UIA) sessions, registration tokens, login tokens, the
 // nonces of shared-secret registration, and user profiles. It serves the
 // Client-Server API endpoints for them (legacy authentication API: register,
-// login, refresh, logout, whoami, devices, password, deactivation, profile)
-// and Synapse's shared-secret admin registration, and gives the other
-// packages Authenticate/Authed to turn an access token into a Device.
+// login, refresh, logout, whoami, devices, password, deactivation, profile,
+// OpenID tokens) and Synapse's shared-secret admin registration, and gives
+// the other packages Authenticate/Authed to turn an access token into a
+// Device, OpenIDUser to turn an OpenID token into its user, and DeviceList
+// for the federation device list.
 //
 // # What it must never do
 //
@@ -138,6 +140,21 @@
 // best-effort: their errors are logged, and a worker killed between commit
 // and hook skips it (an outbox row written in the operation's transaction
 // would make them at-least-once; not done yet).
+//
+// OpenID tokens (openid.go). POST /user/{userId}/openid/request_token, for
+// the access token's own user only (403 M_FORBIDDEN otherwise; guests get
+// M_GUEST_ACCESS_FORBIDDEN), answers a token ("axo_" prefix, stored as a
+// SHA-256 hash in accounts_openid_tokens) that lives OpenIDTokenLifetime
+// (an hour). It is good for nothing but OpenIDUser, which the federation
+// /openid/userinfo endpoint calls: an unknown or expired token, or one
+// whose account was deactivated since, names no one. Cleanup (the
+// janitor) deletes expired ones with the other expiring rows.
+//
+// Device list (devicelist.go). DeviceList gives other servers a user's
+// devices (at most 1000, with their display names) and a stream ID. Device
+// changes are not counted yet, so the stream ID is a 53-bit hash of the
+// list: it changes with every added, removed or renamed device and is the
+// same for the same list, but it does not increase.
 //
 // Maintenance. Expired UIA sessions, login tokens and nonces are never
 // honoured; Cleanup (or RunJanitor, in a goroutine the caller owns) deletes

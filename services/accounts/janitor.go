@@ -16,10 +16,11 @@ var expiring = []struct{ table, key string }{
 	{"accounts_uia_sessions", "session_id"},
 	{"accounts_login_tokens", "token_hash"},
 	{"accounts_admin_nonces", "nonce"},
+	{"accounts_openid_tokens", "token_hash"},
 }
 
-// Cleanup deletes expired UIA sessions, login tokens and shared-secret
-// nonces, in batches of cleanupBatch rows, and returns how many went.
+// Cleanup deletes expired UIA sessions, login tokens, shared-secret
+// nonces and OpenID tokens, in batches of cleanupBatch rows, and returns how many went.
 // Expired rows are never honoured anyway; this only reclaims space.
 // Running it on several workers at once is harmless.
 func (s *Service) Cleanup(ctx context.Context) (int, error) {

@@ -194,6 +194,7 @@ func (s *Service) Routes(mux *http.ServeMux) {
 	both("POST", "/account/password", s.handlePassword)
 	both("POST", "/account/deactivate", s.handleDeactivate)
 	both("GET", "/account/3pid", s.Authed(s.handleThreePIDs))
+	both("POST", "/user/{userId}/openid/request_token", s.Authed(s.handleOpenIDRequestToken))
 
 	both("GET", "/profile/{userId}", s.handleGetProfile)
 	both("GET", "/profile/{userId}/{keyName}", s.handleGetProfileField)

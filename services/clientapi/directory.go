@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/matrix/auth"
@@ -259,27 +258,25 @@ func (a *API) putVisibility(w http.ResponseWriter, r *http.Request, d Device) er
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{})
 }
 
-// maxPublicRoomsLimit bounds one page of the directory.
-const maxPublicRoomsLimit = 500
-
-type publicRoomsQuery struct {
-	Limit  int
-	Since  string
-	Filter string
-	// RoomTypes, when not nil, keeps rooms of these types; a JSON null
-	// in the list stands for rooms without a type.
-	RoomTypes *[]*string
-}
+// directory is the published room directory, which federation lists too.
+func (a *API) directory() *Directory { return NewDirectory(a.db, a.rooms) }
 
 func (a *API) publicRoomsGet(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	pq := publicRoomsQuery{Since: q.Get("since")}
+	pq := PublicRoomsQuery{Since: q.Get("since"), ThirdPartyInstanceID: q.Get("third_party_instance_id")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
 			return httpx.InvalidParam("limit must be a non-negative integer")
 		}
 		pq.Limit = n
+	}
+	switch q.Get("include_all_networks") {
+	case "", "false":
+	case "true":
+		pq.IncludeAllNetworks = true
+	default:
+		return httpx.InvalidParam("include_all_networks must be true or false")
 	}
 	if s := q.Get("server"); s != "" && s != a.cfg.ServerName {
 		return httpx.New(httpx.CodeUnknown, "directories of other servers need federation").WithStatus(http.StatusBadGateway)
@@ -295,6 +292,8 @@ func (a *API) publicRoomsPost(w http.ResponseWriter, r *http.Request, _ Device) 
 			GenericSearchTerm string     `json:"generic_search_term"`
 			RoomTypes         *[]*string `json:"room_types"`
 		} `json:"filter"`
+		IncludeAllNetworks   bool   `json:"include_all_networks"`
+		ThirdPartyInstanceID string `json:"third_party_instance_id"`
 	}
 	if err := httpx.DecodeJSON(r, 0, &body); err != nil {
 		return err
@@ -302,152 +301,14 @@ func (a *API) publicRoomsPost(w http.ResponseWriter, r *http.Request, _ Device) 
 	if s := r.URL.Query().Get("server"); s != "" && s != a.cfg.ServerName {
 		return httpx.New(httpx.CodeUnknown, "directories of other servers need federation").WithStatus(http.StatusBadGateway)
 	}
-	return a.publicRooms(w, r, publicRoomsQuery{Limit: body.Limit, Since: body.Since, Filter: body.Filter.GenericSearchTerm, RoomTypes: body.Filter.RoomTypes})
+	return a.publicRooms(w, r, PublicRoomsQuery{Limit: body.Limit, Since: body.Since, SearchTerm: body.Filter.GenericSearchTerm,
+		RoomTypes: body.Filter.RoomTypes, IncludeAllNetworks: body.IncludeAllNetworks, ThirdPartyInstanceID: body.ThirdPartyInstanceID})
 }
 
-type publicRoom struct {
-	RoomID           string  `json:"room_id"`
-	Name             *string `json:"name,omitempty"`
-	Topic            *string `json:"topic,omitempty"`
-	CanonicalAlias   *string `json:"canonical_alias,omitempty"`
-	AvatarURL        *string `json:"avatar_url,omitempty"`
-	NumJoinedMembers int     `json:"num_joined_members"`
-	WorldReadable    bool    `json:"world_readable"`
-	GuestCanJoin     bool    `json:"guest_can_join"`
-	JoinRule         string  `json:"join_rule,omitempty"`
-	RoomType         *string `json:"room_type,omitempty"`
-}
-
-// publicRooms lists the published rooms by descending member count, then
-// room ID. "since" tokens are offsets ("o<n>"), so pages are stable only
-// while the list does not change, which is all the spec asks.
-func (a *API) publicRooms(w http.ResponseWriter, r *http.Request, q publicRoomsQuery) error {
-	ctx := r.Context()
-	limit := q.Limit
-	if limit <= 0 || limit > maxPublicRoomsLimit {
-		limit = maxPublicRoomsLimit
-	}
-	offset := 0
-	if q.Since != "" {
-		n, err := strconv.Atoi(strings.TrimPrefix(q.Since, "o"))
-		if err != nil || n < 0 || !strings.HasPrefix(q.Since, "o") {
-			return httpx.InvalidParam("since is not a directory token of this server")
-		}
-		offset = n
-	}
-	rows, err := a.db.Query(ctx, `SELECT d.room_id, (SELECT COUNT(*) FROM memberships m WHERE m.room_id = d.room_id AND m.membership = 'join') AS n
-		FROM room_directory d ORDER BY n DESC, d.room_id LIMIT 10000`)
+func (a *API) publicRooms(w http.ResponseWriter, r *http.Request, q PublicRoomsQuery) error {
+	page, err := a.directory().PublicRooms(r.Context(), q)
 	if err != nil {
 		return err
 	}
-	type entry struct {
-		roomID string
-		n      int
-	}
-	var all []entry
-	for rows.Next() {
-		var e entry
-		if err := rows.Scan(&e.roomID, &e.n); err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, e)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	var chunk []publicRoom
-	term := strings.ToLower(q.Filter)
-	matched := 0
-	for _, e := range all {
-		pr, err := a.describe(ctx, e.roomID, e.n)
-		if err != nil {
-			return err
-		}
-		if term != "" && !matches(pr, term) {
-			continue
-		}
-		if q.RoomTypes != nil && !typeMatches(pr.RoomType, *q.RoomTypes) {
-			continue
-		}
-		matched++
-		if matched <= offset || len(chunk) >= limit {
-			continue
-		}
-		chunk = append(chunk, pr)
-	}
-	resp := map[string]any{"chunk": chunkOrEmpty(chunk), "total_room_count_estimate": matched}
-	if offset+len(chunk) < matched {
-		resp["next_batch"] = "o" + strconv.Itoa(offset+len(chunk))
-	}
-	if offset > 0 {
-		resp["prev_batch"] = "o" + strconv.Itoa(max(offset-limit, 0))
-	}
-	return httpx.WriteJSON(w, http.StatusOK, resp)
-}
-
-func chunkOrEmpty(c []publicRoom) []publicRoom {
-	if c == nil {
-		return []publicRoom{}
-	}
-	return c
-}
-
-func typeMatches(t *string, want []*string) bool {
-	for _, w := range want {
-		if (w == nil && t == nil) || (w != nil && t != nil && *w == *t) {
-			return true
-		}
-	}
-	return false
-}
-
-func matches(pr publicRoom, term string) bool {
-	for _, s := range []*string{pr.Name, pr.Topic, pr.CanonicalAlias} {
-		if s != nil && strings.Contains(strings.ToLower(*s), term) {
-			return true
-		}
-	}
-	return false
-}
-
-func (a *API) describe(ctx context.Context, roomID string, joined int) (publicRoom, error) {
-	pr := publicRoom{RoomID: roomID, NumJoinedMembers: joined}
-	info, err := a.rooms.Room(ctx, roomID)
-	if err != nil {
-		return pr, err
-	}
-	state, err := a.rooms.StateAt(ctx, info.Version, roomID, info.HeadSeq, "m.room.name", "m.room.topic",
-		"m.room.canonical_alias", "m.room.avatar", "m.room.history_visibility", "m.room.guest_access", "m.room.join_rules", "m.room.create")
-	if err != nil {
-		return pr, err
-	}
-	str := func(ev *roomserver.StoredEvent, key string) *string {
-		if s, ok := ev.Content().Get(key).Str(); ok {
-			return &s
-		}
-		return nil
-	}
-	for _, ev := range state {
-		switch ev.Type() {
-		case "m.room.name":
-			pr.Name = str(ev, "name")
-		case "m.room.topic":
-			pr.Topic = str(ev, "topic")
-		case "m.room.canonical_alias":
-			pr.CanonicalAlias = str(ev, "alias")
-		case "m.room.avatar":
-			pr.AvatarURL = str(ev, "url")
-		case "m.room.history_visibility":
-			pr.WorldReadable = ev.Content().Get("history_visibility").StrOr("") == "world_readable"
-		case "m.room.guest_access":
-			pr.GuestCanJoin = ev.Content().Get("guest_access").StrOr("") == "can_join"
-		case "m.room.join_rules":
-			pr.JoinRule = ev.Content().Get("join_rule").StrOr("")
-		case "m.room.create":
-			pr.RoomType = str(ev, "type")
-		}
-	}
-	return pr, nil
+	return httpx.WriteJSON(w, http.StatusOK, page)
 }

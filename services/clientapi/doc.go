@@ -10,6 +10,13 @@
 // only its own small tables (forgotten rooms) and the room role's alias
 // and directory tables, which are not part of any room's DAG.
 //
+// The public room directory's listing is Directory (publicrooms.go), which
+// the federation role builds for its own /publicRooms, so both APIs list
+// the same rooms the same way: by joined members, then room ID, in pages
+// of at most 500 with offset tokens ("o<n>"). No rooms of third-party
+// networks are published, so naming a third_party_instance_id lists none
+// (and naming one with include_all_networks is M_INVALID_PARAM).
+//
 // Reads are checked against history visibility in its simplest correct
 // form: members read everything, former members up to their leave or ban,
 // others only world-readable rooms.
