@@ -83,9 +83,13 @@ func (s *server) federationHandler(ctx context.Context, reg prometheus.Registere
 			info, err := rd.Room(ctx, roomID)
 			return info.Extremities, err
 		},
-		Submit: s.sub.Submit,
-		Client: s.fedClient,
-		Reader: rd,
+		Submit:  s.sub.Submit,
+		Client:  s.fedClient,
+		Reader:  rd,
+		Key:     ks.SigningKey(),
+		Invites: roomserver.NewInvites(s.db, s.bus, func() int64 { return time.Now().UnixMilli() }),
+		EDUs:    s.eduReceiver(ctx),
+		Lookups: s.federationLookups(ctx),
 		ServerACL: func(ctx context.Context, roomID string) (*acl.ACL, error) {
 			info, err := rd.Room(ctx, roomID)
 			if err != nil {
@@ -211,10 +215,13 @@ func (s *server) federationClient(key *keys.SigningKey) (*fedclient.Client, erro
 	return fedclient.New(fedclient.Config{ServerName: string(s.cfg.ServerName), Key: key, Transport: tr, Logger: s.log.With("area", "fedclient")})
 }
 
-// remoteJoiner joins local users to rooms on other servers.
+// remoteJoiner joins local users to rooms on other servers, invites users
+// of other servers and rejects their invites.
 func (s *server) remoteJoiner(key *keys.SigningKey, ks *keyserver.Service) *federation.Joiner {
 	return &federation.Joiner{ServerName: string(s.cfg.ServerName), Key: key, Client: s.fedClient, Keys: ks,
-		Submit: s.sub.Submit, Logger: s.log.With("area", "federation-join")}
+		Submit: s.sub.Submit, Reader: roomserver.NewReader(s.db),
+		Invites: roomserver.NewInvites(s.db, s.bus, func() int64 { return time.Now().UnixMilli() }),
+		Logger:  s.log.With("area", "federation-join")}
 }
 
 // remoteAlias resolves an alias of another server with its

@@ -586,3 +586,102 @@ func TestFederationMembershipChanges(t *testing.T) {
 		t.Errorf("a banned user's send on his own server: %d", r.Status)
 	}
 }
+
+// Invites across servers: the invitee's server countersigns the invite
+// and shows it with the room's identifying state; the invitee joins
+// through the inviter's server (a room ID of version 12 names no server);
+// a kick reaches the kicked user's server; an invite to a room the
+// invitee's server has left is rejected through the inviter's server
+// (make_leave, send_leave), which both servers then show.
+func TestFederationInvites(t *testing.T) {
+	w := newFedWorld(t)
+	a := w.start(backends()[0], "a.fed.test")
+	b := w.start(backends()[0], "b.fed.test")
+	alice := a.register("alice")
+	bob := b.register("bob")
+	room := alice.createRoom(map[string]any{"preset": "private_chat", "name": "Secret"})
+	membership := func(c *client, user string) string {
+		r := c.do("GET", "/rooms/"+apiEsc(room)+"/state/m.room.member/"+apiEsc(user), nil)
+		if r.Status != 200 {
+			return ""
+		}
+		m, _ := r.Body["membership"].(string)
+		return m
+	}
+	invited := func(s map[string]any) map[string]any {
+		ir, _ := s["rooms"].(map[string]any)["invite"].(map[string]any)[room].(map[string]any)
+		return ir
+	}
+
+	// Not invited: the private room refuses bob.
+	if r := bob.do("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil); r.Status != 403 {
+		t.Fatalf("joining the private room uninvited: %d %v", r.Status, r.Body)
+	}
+	alice.must("POST", "/rooms/"+apiEsc(room)+"/invite", map[string]any{"user_id": bob.UserID})
+	if m := membership(alice, bob.UserID); m != "invite" {
+		t.Fatalf("alice's server shows bob's membership %q; want invite", m)
+	}
+	var s map[string]any
+	testenv.Eventually(t, 10*time.Second, "bob's /sync shows the invite", func() bool {
+		s = bob.sync(nil)
+		return invited(s) != nil
+	})
+	names, mine := "", ""
+	for _, e := range invited(s)["invite_state"].(map[string]any)["events"].([]any) {
+		ev := e.(map[string]any)
+		switch ev["type"] {
+		case "m.room.name":
+			names, _ = ev["content"].(map[string]any)["name"].(string)
+		case "m.room.member":
+			if ev["state_key"] == bob.UserID {
+				mine, _ = ev["content"].(map[string]any)["membership"].(string)
+			}
+		}
+	}
+	if names != "Secret" || mine != "invite" {
+		t.Errorf("invite_state: name %q, bob's membership %q: %v", names, mine, invited(s))
+	}
+
+	// Bob accepts: no server named, the invite says where to go.
+	bob.must("POST", "/join/"+apiEsc(room), nil)
+	if m := membership(alice, bob.UserID); m != "join" {
+		t.Fatalf("alice's server shows bob's membership %q; want join", m)
+	}
+	fromBob := bob.send(room, "thanks for the invite")
+	testenv.Eventually(t, 10*time.Second, "alice's server gets bob's message", func() bool {
+		chunk := alice.must("GET", "/rooms/"+apiEsc(room)+"/messages?dir=b&limit=10", nil)["chunk"].([]any)
+		for _, e := range chunk {
+			if e.(map[string]any)["event_id"] == fromBob {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Kicked: bob's server learns it from alice's.
+	alice.must("POST", "/rooms/"+apiEsc(room)+"/kick", map[string]any{"user_id": bob.UserID, "reason": "test"})
+	testenv.Eventually(t, 10*time.Second, "bob's server sees the kick", func() bool { return membership(bob, bob.UserID) == "leave" })
+
+	// Invited again, now to a room his server has left; he declines.
+	alice.must("POST", "/rooms/"+apiEsc(room)+"/invite", map[string]any{"user_id": bob.UserID})
+	since := s["next_batch"].(string)
+	testenv.Eventually(t, 10*time.Second, "bob's /sync shows the second invite", func() bool {
+		s = bob.sync(url.Values{"since": {since}, "timeout": {"0"}})
+		return invited(s) != nil
+	})
+	bob.must("POST", "/rooms/"+apiEsc(room)+"/leave", map[string]any{"reason": "no thanks"})
+	if m := membership(alice, bob.UserID); m != "leave" {
+		t.Errorf("after bob declined, alice's server shows %q; want leave", m)
+	}
+	since = s["next_batch"].(string)
+	testenv.Eventually(t, 10*time.Second, "bob's /sync shows the room left", func() bool {
+		s = bob.sync(url.Values{"since": {since}, "timeout": {"0"}})
+		_, left := s["rooms"].(map[string]any)["leave"].(map[string]any)[room]
+		return left
+	})
+	// Declining twice is a no-op; joining without an invite fails again.
+	bob.must("POST", "/rooms/"+apiEsc(room)+"/leave", map[string]any{})
+	if r := bob.do("POST", "/join/"+apiEsc(room), nil); r.Status != 403 {
+		t.Errorf("joining after declining: %d %v", r.Status, r.Body)
+	}
+}

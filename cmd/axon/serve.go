@@ -297,14 +297,17 @@ func (s *server) start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		joiner := s.remoteJoiner(key, keySrv)
 		rooms = clientapi.New(s.db, s.sub, authn, profile, clientapi.Config{
 			ServerName: server, Key: key, Logger: log.With("role", "client"),
 			LimitUser: func(userID string) (bool, time.Duration) { return userLimit.Allow(userID) },
 			Capabilities: func(d clientapi.Device) map[string]any {
 				return acc.Capabilities(&accounts.Device{UserID: id.UserID(d.UserID), DeviceID: d.DeviceID, IsGuest: d.IsGuest})
 			},
-			RemoteJoin:  s.remoteJoiner(key, keySrv).Join,
-			RemoteAlias: s.remoteAlias,
+			RemoteJoin:   joiner.Join,
+			RemoteAlias:  s.remoteAlias,
+			RemoteInvite: joiner.Invite,
+			RejectInvite: joiner.RejectInvite,
 		})
 		ud, err = s.userData(roleCtx, authn, notifier, wakes, acc)
 		if err != nil {

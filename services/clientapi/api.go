@@ -51,9 +51,15 @@ type Config struct {
 	// RemoteAlias, when set, resolves an alias of another server to a room
 	// and the servers in it (federation /query/directory).
 	RemoteAlias func(ctx context.Context, alias string) (roomID string, servers []string, err error)
-	Now         func() time.Time
-	Rand        io.Reader
-	Logger      *slog.Logger
+	// RemoteInvite, when set, invites a user of another server (the
+	// invitee's server countersigns the invite) and returns its event ID.
+	RemoteInvite func(ctx context.Context, roomID, sender, target string, content cjson.Value) (string, error)
+	// RejectInvite, when set, rejects an invite from another server to a
+	// room this server is not in, through the inviting server.
+	RejectInvite func(ctx context.Context, roomID, userID string, reason *string) error
+	Now          func() time.Time
+	Rand         io.Reader
+	Logger       *slog.Logger
 }
 
 // API serves the Client-Server API's room endpoints (everything but /sync

@@ -84,6 +84,18 @@ func (a *API) join(ctx context.Context, w http.ResponseWriter, roomID string, d 
 	} else if err != nil {
 		return err
 	}
+	if a.cfg.RemoteJoin != nil {
+		// A room every local user has left goes on elsewhere: this
+		// server's copy is stale, so the join goes through a server
+		// still in it, as for a room never joined.
+		others, err := a.staleRoomServers(ctx, roomID)
+		if err != nil {
+			return err
+		}
+		if len(others) > 0 {
+			return a.joinRemote(ctx, w, roomID, d, reason, append(via, others...))
+		}
+	}
 	if d.IsGuest {
 		// Guests may join only rooms that allow them (spec "Guest
 		// access": m.room.guest_access can_join).
@@ -147,7 +159,14 @@ func (a *API) joinRemote(ctx context.Context, w http.ResponseWriter, roomID stri
 		return dup
 	})
 	if len(servers) == 0 {
-		return httpx.NotFound("this server does not know the room " + roomID + " and no server to join it through was given")
+		// An invite from another server names one.
+		inv, err := a.rooms.RemoteInvite(ctx, roomID, d.UserID)
+		if err != nil {
+			return err
+		}
+		if inv == nil {
+			return httpx.NotFound("this server does not know the room " + roomID + " and no server to join it through was given")
+		}
 	}
 	// Each candidate may take a round of requests: a client cannot make
 	// one join try more than a few.
@@ -206,6 +225,20 @@ func (a *API) leave(w http.ResponseWriter, r *http.Request, d Device) error {
 	var body reasonBody
 	if err := optionalBody(r, &body); err != nil {
 		return err
+	}
+	if a.cfg.RejectInvite != nil {
+		// An invite from another server to a room this server is not in
+		// is rejected through the inviting server.
+		inv, err := a.rooms.RemoteInvite(r.Context(), roomID, d.UserID)
+		if err != nil {
+			return err
+		}
+		if inv != nil {
+			if err := a.cfg.RejectInvite(r.Context(), roomID, d.UserID, body.Reason); err != nil {
+				return err
+			}
+			return httpx.WriteJSON(w, http.StatusOK, map[string]any{})
+		}
 	}
 	m, err := a.rooms.MembershipOf(r.Context(), roomID, d.UserID)
 	if err != nil {
@@ -289,10 +322,37 @@ func (a *API) targetAction(w http.ResponseWriter, r *http.Request, d Device, mem
 		extra["is_direct"] = cjson.BoolValue(*body.IsDirect)
 	}
 	c, _ := a.memberContent(r.Context(), body.UserID, membership, extra)
+	if membership == "invite" && a.cfg.RemoteInvite != nil && !a.isLocal(body.UserID) {
+		if _, err := a.cfg.RemoteInvite(r.Context(), roomID, d.UserID, body.UserID, c); err != nil {
+			return err
+		}
+		return httpx.WriteJSON(w, http.StatusOK, json.RawMessage(`{}`))
+	}
 	if _, err := a.sendMember(r.Context(), roomID, d.UserID, body.UserID, c); err != nil {
 		return err
 	}
 	return httpx.WriteJSON(w, http.StatusOK, json.RawMessage(`{}`))
+}
+
+// isLocal reports whether userID belongs to this server.
+func (a *API) isLocal(userID string) bool {
+	uid, err := id.ParseUserID(userID)
+	return err == nil && string(uid.Server()) == a.cfg.ServerName
+}
+
+// staleRoomServers returns, for a known room no local user is joined to,
+// the other servers its last known state has in it (none for a room this
+// server is in, or that nobody else was in).
+func (a *API) staleRoomServers(ctx context.Context, roomID string) ([]string, error) {
+	resident, err := a.rooms.ServerInRoom(ctx, roomID, a.cfg.ServerName)
+	if err != nil || resident {
+		return nil, err
+	}
+	servers, err := a.rooms.ResidentServers(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(servers, func(s string) bool { return s == a.cfg.ServerName }), nil
 }
 
 func (a *API) invite(w http.ResponseWriter, r *http.Request, d Device) error {

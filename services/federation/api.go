@@ -11,6 +11,7 @@ import (
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/matrix/acl"
 	"github.com/axon-hs/axon/matrix/id"
+	"github.com/axon-hs/axon/matrix/keys"
 	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/federation/fedclient"
 	"github.com/axon-hs/axon/services/keyserver"
@@ -47,7 +48,17 @@ type Config struct {
 	// allows every server).
 	ServerACL func(ctx context.Context, roomID string) (*acl.ACL, error)
 	// Reader reads rooms for the DAG endpoints.
-	Reader    *roomserver.Reader
+	Reader *roomserver.Reader
+	// Key countersigns invites of local users (nil: invites refused).
+	Key *keys.SigningKey
+	// Invites keeps invites to rooms this server is not in (nil: those
+	// are refused); roomserver.Invites.
+	Invites InviteStore
+	// EDUs applies the EDUs of inbound transactions (edus.go).
+	EDUs EDUReceiver
+	// Lookups answers the public room directory, hierarchy, device, key
+	// and OpenID queries (lookups.go).
+	Lookups   Lookups
 	BodyLimit int64
 	Now       func() time.Time
 	Logger    *slog.Logger
@@ -84,6 +95,8 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("PUT /_matrix/federation/v1/send/{txnId}", a.authed(a.send))
 	a.readRoutes(mux)
 	a.joinRoutes(mux)
+	a.membershipRoutes(mux)
+	a.lookupRoutes(mux)
 }
 
 func (a *API) queryProfile(w http.ResponseWriter, r *http.Request, _ *Request) error {

@@ -51,8 +51,18 @@ func (n keyNet) QueryKeys(context.Context, string, []byte) ([]byte, error) {
 type fixture struct {
 	mux       *http.ServeMux
 	remoteKey *keys.SigningKey
+	ourKey    *keys.SigningKey
 	mu        sync.Mutex
 	inputs    []*roomserver.Input
+	invites   []*roomserver.RemoteInvite
+}
+
+// Receive records invites to rooms our.test is not in.
+func (f *fixture) Receive(_ context.Context, inv *roomserver.RemoteInvite) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.invites = append(f.invites, inv)
+	return nil
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -71,9 +81,10 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{remoteKey: remoteKey}
+	f := &fixture{remoteKey: remoteKey, ourKey: ourKey}
 	api, err := New(Config{
 		ServerName: "our.test", Keys: ks, DB: storetest.Open(t, e, Migrations()), Reader: roomserver.NewReader(nil),
+		Key: ourKey, Invites: f,
 		ServerACL: func(_ context.Context, roomID string) (*acl.ACL, error) {
 			if roomID == deniedRoom {
 				return acl.Parse(cjson.ObjectValue(cjson.Member{Key: "allow", Value: cjson.StringArray([]string{"*"})},

@@ -76,10 +76,82 @@
 // client as it came.
 //
 // Events made here after the join reach the other servers through the
-// sender role (services/sender). Not yet: invites, leaves and knocks
-// across servers.
+// sender role (services/sender). A local user joining a room that every
+// local user has left joins the same way, through a server still in it:
+// this server's copy of the room is stale.
 //
-// The other endpoints so far are /query/profile and /query/directory.
+// # Invites and leaves (membership.go, memberclient.go)
+//
+// As the inviting server (Joiner.Invite): the invite is built on the
+// room's current state, checked against the auth rules and signed here,
+// then sent to the invitee's server with /v2/invite together with the
+// room's identifying state (create, join rules, name, topic, avatar,
+// canonical alias, encryption, and the inviter's membership, as full
+// PDUs). The countersigned event that comes back is verified and handed
+// to the room role like a received PDU; the sender role delivers it to
+// the room's servers. A refusal by the invitee's server reaches the
+// client as it came.
+//
+// As the invited server (PUT /v2/invite): the room version must be one
+// this server supports (400 M_INCOMPATIBLE_ROOM_VERSION otherwise); the
+// event must be an invite sent by a user of the origin to a user of this
+// server, with good signatures, as must every event of invite_room_state,
+// which must hold the room's create event (M_INVALID_PARAM otherwise).
+// A known room's server ACL applies. The invite is countersigned; if no
+// local user is in the room it is kept (roomserver Invites) and the
+// invitee's /sync shows it with that state. Joining then goes through
+// the inviting server; declining goes through it too, with make_leave and
+// send_leave v2, after which the invite is retired and /sync shows the
+// room left.
+//
+// As the resident server, /make_leave answers a leave template for a
+// user of the origin who is joined, invited or knocking, and /send_leave
+// (v2) accepts the signed leave like /send_join accepts a join.
+//
+// Not yet: knocks (make_knock, send_knock), invites of room versions 1
+// and 2 through the v1 endpoint, and third-party invites.
+//
+// # Lookups (lookups.go, hierarchy.go)
+//
+// /query/profile and /query/directory answer for local users and aliases.
+// /publicRooms (GET and POST) lists this server's published room
+// directory through Config.Lookups.PublicRooms, which is the client API's
+// directory (clientapi.Directory), so both APIs list the same rooms the
+// same way: by joined members then room ID, pages of at most 500 with
+// offset tokens, filter.generic_search_term and filter.room_types. No
+// rooms of third-party networks are published here, so a
+// third_party_instance_id lists nothing, and one given together with
+// include_all_networks is 400 M_INVALID_PARAM.
+//
+// /hierarchy/{roomId} answers from this server's current state of the
+// room and of its m.space.child children (those with a non-empty via and
+// a room ID as state key; suggested_only keeps the suggested ones), in the
+// spec's child order, at most 50 children. A room is shown to the
+// requesting server when its server ACL allows that server and the room
+// is world-readable, public or knockable (in a version that has
+// knocking), or one of the server's users is joined or invited, or, for a
+// restricted room, one of its users is joined to one of the first 20
+// allowed rooms that this server knows. Otherwise the room is listed in
+// inaccessible_children, or, for the room asked about, answered 404
+// M_NOT_FOUND. Children this server is not in are left out. There is no
+// recursion and no cache.
+//
+// /user/devices/{userId} answers a local user's devices with their
+// display names and the list's stream ID (Config.Lookups.Devices; see
+// accounts DeviceList for what the stream ID is). No end-to-end keys are
+// stored yet, so each device's keys field is an empty object and there
+// are no cross-signing keys; /user/keys/query and /user/keys/claim answer
+// every requested user with no keys. A user of another server, or an
+// invalid user ID, is 400 M_INVALID_PARAM; a body of the wrong shape is
+// M_BAD_JSON.
+//
+// /openid/userinfo is the one endpoint under /_matrix/federation/ besides
+// /version that needs no X-Matrix signature: a third party calls it with
+// the OpenID token that a local user got from the Client-Server
+// request_token endpoint (services/accounts). It answers {"sub": user ID},
+// or 401 M_UNKNOWN_TOKEN for an unknown or expired token (M_MISSING_TOKEN
+// without one). A nil hook answers what a server with nothing to tell
+// would: an empty directory, no devices, no valid token.
 //
 // # What it must never do
 //

@@ -16,6 +16,7 @@ import (
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/matrix/event"
+	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/matrix/keys"
 	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/federation/fedclient"
@@ -34,21 +35,48 @@ type Joiner struct {
 	Client     *fedclient.Client
 	Keys       *keyserver.Service
 	Submit     func(ctx context.Context, in *roomserver.Input) (roomserver.Result, error)
-	Logger     *slog.Logger
+	// Reader reads the rooms this server invites to.
+	Reader *roomserver.Reader
+	// Invites keeps the invites of local users to rooms this server is
+	// not in: a join or a rejection retires them.
+	Invites *roomserver.Invites
+	Logger  *slog.Logger
 }
 
 // Join joins userID to roomID through the first of servers that helps,
 // with content (membership join plus profile fields), and returns the join
 // event's ID. Errors from the resident servers are passed on as Matrix
 // errors the client can act on.
+//
+// An invite of the user from another server puts the inviter's server
+// first, and the join retires it.
 func (j *Joiner) Join(ctx context.Context, roomID, userID string, servers []string, content cjson.Value) (string, error) {
+	var inv *roomserver.RemoteInvite
+	if j.Invites != nil {
+		var err error
+		if inv, err = j.Invites.Get(ctx, roomID, userID); err != nil {
+			return "", err
+		}
+		if inv != nil {
+			if uid, err := id.ParseUserID(inv.Sender); err == nil {
+				servers = append([]string{string(uid.Server())}, servers...)
+			}
+		}
+	}
 	var last error = httpx.NotFound("no server to join " + roomID + " through")
+	tried := map[string]bool{}
 	for _, server := range servers {
-		if server == j.ServerName {
+		if server == j.ServerName || tried[server] {
 			continue
 		}
+		tried[server] = true
 		eventID, err := j.joinVia(ctx, server, roomID, userID, content)
 		if err == nil {
+			if inv != nil {
+				if err := j.Invites.Retire(ctx, roomID, userID, "", nil); err != nil {
+					return "", err
+				}
+			}
 			return eventID, nil
 		}
 		if j.Logger != nil {
@@ -101,13 +129,8 @@ func (j *Joiner) joinVia(ctx context.Context, server, roomID, userID string, con
 	}
 	proto = proto.With("content", merged.With("membership", cjson.StringValue("join"))).
 		With("origin_server_ts", cjson.IntValue(time.Now().UnixMilli())).Without("signatures", "hashes", "unsigned")
-	if !v.HashEventIDs() {
-		var rnd [12]byte
-		if _, err := rand.Read(rnd[:]); err != nil {
-			return "", err
-		}
-		proto = proto.With("event_id", cjson.StringValue("$"+base64.RawURLEncoding.EncodeToString(rnd[:])+":"+j.ServerName)).
-			With("origin", cjson.StringValue(j.ServerName))
+	if proto, err = withEventID(v, proto, j.ServerName); err != nil {
+		return "", err
 	}
 	join, err := event.Build(v, proto, j.ServerName, j.Key)
 	if err != nil {
@@ -136,10 +159,21 @@ func (j *Joiner) joinVia(ctx context.Context, server, roomID, userID string, con
 	if err != nil {
 		return "", err
 	}
-	res, err := j.Submit(ctx, &roomserver.Input{RoomID: roomID, RoomVersion: v.ID, Origin: server,
-		Join: &roomserver.RemoteJoin{Event: join.Canonical(), State: state, AuthChain: chain}})
+	in := &roomserver.Input{RoomID: roomID, RoomVersion: v.ID, Origin: server,
+		Join: &roomserver.RemoteJoin{Event: join.Canonical(), State: state, AuthChain: chain}}
+	res, err := j.Submit(ctx, in)
 	if err != nil {
 		return "", err
+	}
+	if res.Error == nil && res.PDUs[join.ID()] == roomserver.OutcomeMissingPrev {
+		// A room this server knows from before: what happened since it
+		// left comes first.
+		if missed := j.missedEvents(ctx, server, v, roomID, join.ID()); len(missed) > 0 {
+			in.Join.Missed = missed
+			if res, err = j.Submit(ctx, in); err != nil {
+				return "", err
+			}
+		}
 	}
 	if res.Error != nil {
 		return "", httpx.New(res.Error.Code, res.Error.Message)
@@ -148,6 +182,33 @@ func (j *Joiner) joinVia(ctx context.Context, server, roomID, userID string, con
 		return "", httpx.Forbidden("the join was not accepted: " + outcome)
 	}
 	return join.ID(), nil
+}
+
+// missedEvents asks server for the events between this server's forward
+// extremities of a room it knows and the join (/get_missing_events, at
+// most maxMissingEvents), verified, oldest first.
+func (j *Joiner) missedEvents(ctx context.Context, server string, v *roomversion.Version, roomID, joinID string) []json.RawMessage {
+	info, err := j.Reader.Room(ctx, roomID)
+	if err != nil {
+		return nil
+	}
+	body := map[string]any{"earliest_events": info.Extremities, "latest_events": []string{joinID},
+		"limit": maxMissingEvents, "min_depth": 0}
+	var resp struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	path := "/_matrix/federation/v1/get_missing_events/" + url.PathEscape(roomID)
+	if err := j.Client.SendJSON(ctx, server, http.MethodPost, path, body, &resp); err != nil {
+		if j.Logger != nil {
+			j.Logger.Info("federation: get_missing_events for a rejoin failed", "destination", server, "room_id", roomID, "err", err)
+		}
+		return nil
+	}
+	missed, err := j.checked(ctx, v, roomID, resp.Events)
+	if err != nil {
+		return nil
+	}
+	return missed
 }
 
 // checked verifies the events of a send_join answer and returns those that
@@ -181,4 +242,18 @@ func remoteError(err error) error {
 		return httpx.New(fe.Code, fe.Destination+": "+fe.Message).WithStatus(fe.Status)
 	}
 	return err
+}
+
+// withEventID gives an event of room versions 1 and 2, whose IDs are not
+// hashes, a fresh ID of this server and its origin.
+func withEventID(v *roomversion.Version, proto cjson.Value, server string) (cjson.Value, error) {
+	if v.HashEventIDs() {
+		return proto, nil
+	}
+	var rnd [12]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return cjson.Value{}, err
+	}
+	return proto.With("event_id", cjson.StringValue("$"+base64.RawURLEncoding.EncodeToString(rnd[:])+":"+server)).
+		With("origin", cjson.StringValue(server)), nil
 }

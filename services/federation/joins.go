@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/matrix/auth"
@@ -66,47 +65,10 @@ func (a *API) makeJoin(w http.ResponseWriter, r *http.Request, req *Request) err
 	if err := a.mayJoin(r, v, room, user, state); err != nil {
 		return err
 	}
-	info, err := a.cfg.Reader.Room(ctx, room)
-	if err != nil {
-		return err
-	}
 	content := cjson.ObjectValue(cjson.Member{Key: "membership", Value: cjson.StringValue("join")})
-	var authIDs []string
-	for _, k := range auth.SelectionFor(v, "m.room.member", user, user, true, content) {
-		if sid, ok := state[k]; ok {
-			authIDs = append(authIDs, sid)
-		}
-	}
-	evs, err := a.cfg.Reader.PDUs(ctx, v, room, append(slices.Clone(info.Extremities), authIDs...))
+	tmpl, _, err := memberTemplate(ctx, a.cfg.Reader, v, room, user, user, content, a.cfg.Now().UnixMilli(), a.cfg.ServerName)
 	if err != nil {
 		return err
-	}
-	var prev, authEvs []*event.Event
-	depth := int64(0)
-	for _, x := range info.Extremities {
-		if ev := evs[x]; ev != nil {
-			prev = append(prev, ev)
-			depth = max(depth, ev.Depth())
-		}
-	}
-	for _, x := range authIDs {
-		if ev := evs[x]; ev != nil {
-			authEvs = append(authEvs, ev)
-		}
-	}
-	tmpl := cjson.ObjectValue(
-		cjson.Member{Key: "type", Value: cjson.StringValue("m.room.member")},
-		cjson.Member{Key: "room_id", Value: cjson.StringValue(room)},
-		cjson.Member{Key: "sender", Value: cjson.StringValue(user)},
-		cjson.Member{Key: "state_key", Value: cjson.StringValue(user)},
-		cjson.Member{Key: "content", Value: content},
-		cjson.Member{Key: "origin_server_ts", Value: cjson.IntValue(a.cfg.Now().UnixMilli())},
-		cjson.Member{Key: "depth", Value: cjson.IntValue(depth + 1)},
-		cjson.Member{Key: "prev_events", Value: roomserver.Refs(v, prev)},
-		cjson.Member{Key: "auth_events", Value: roomserver.Refs(v, authEvs)},
-	)
-	if !v.HashEventIDs() {
-		tmpl = tmpl.With("origin", cjson.StringValue(a.cfg.ServerName))
 	}
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"room_version": v.ID, "event": tmpl})
 }
@@ -173,22 +135,8 @@ func (a *API) sendJoin(w http.ResponseWriter, r *http.Request, req *Request) err
 	if err := userOfOrigin(ev.Sender(), req.Origin); err != nil {
 		return err
 	}
-	checked, errs, err := a.verify(ctx, []received{{ev: ev, room: room}})
-	if err != nil {
+	if err := a.acceptMember(ctx, req.Origin, room, ev); err != nil {
 		return err
-	}
-	if len(checked) == 0 {
-		return httpx.Forbidden(errs[ev.ID()])
-	}
-	results, err := a.submit(ctx, req.Origin, room, []*event.Event{checked[0].ev}, nil)
-	if err != nil {
-		return err
-	}
-	if outcome := results[ev.ID()]; outcome != "" {
-		if strings.HasPrefix(outcome, roomserver.OutcomeRejected) || strings.HasPrefix(outcome, roomserver.OutcomeSoftFailed) {
-			return httpx.Forbidden("the join is not allowed: " + outcome)
-		}
-		return httpx.BadJSON("the join cannot be placed in the room: " + outcome)
 	}
 	stateIDs, err := a.cfg.Reader.StateIDsBefore(ctx, room, ev.ID())
 	if errors.Is(err, roomserver.ErrNotFound) {

@@ -124,6 +124,19 @@
 // the events in the states, bounded by maxResolveEvents; an index of auth
 // chains would spare that for large rooms.
 //
+// # Invites to rooms this server is not in (invites.go)
+//
+// An invite of a local user that another server sends (federation
+// /invite) to a room no local user is in has no place in any room here.
+// Invites keeps it in remote_invites, one row per room and user, with the
+// room state shared along, and announces it on ROOM_EVENTS as an Output
+// with OutOfRoom set (RoomSeq 0, one membership in StateDelta), published
+// directly rather than through a partition's outbox: nothing of a room's
+// order depends on it, and the publish is de-duplicated by event ID, so
+// a retried /invite is announced once. A join through the inviting server
+// retires the row (the join itself is an ordinary room event); a
+// rejection retires it and announces the leave the same way.
+//
 // # What it must never do
 //
 // Write room tables outside the partition owner's transaction; answer a

@@ -48,6 +48,10 @@ type RemoteJoin struct {
 	Event     json.RawMessage   `json:"event"`
 	State     []json.RawMessage `json:"state"`
 	AuthChain []json.RawMessage `json:"auth_chain"`
+	// Missed are, for a room this server knows from before, the events
+	// between its forward extremities and the join, checked by the writer
+	// like the rest; they are applied before the join, oldest first.
+	Missed []json.RawMessage `json:"missed,omitempty"`
 }
 
 // Template is an event the room role completes (prev_events, auth_events,
@@ -112,6 +116,11 @@ type Output struct {
 	// Rejected events are stored (so that events citing them can be
 	// processed) but never shown to clients.
 	Rejected bool `json:"rejected,omitempty"`
+	// OutOfRoom marks a membership change of a local user in a room this
+	// server is not in (an invite from another server, its rejection; see
+	// Invites): RoomSeq is 0, the event is not part of any timeline here,
+	// and StateDelta holds the one membership.
+	OutOfRoom bool `json:"out_of_room,omitempty"`
 	// StateChanged is true when the event became part of the room's
 	// current state.
 	StateChanged bool `json:"state_changed,omitempty"`

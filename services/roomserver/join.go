@@ -25,8 +25,9 @@ func (w *partitionWorker) applyJoin(ctx context.Context, b *batch, in *Input) (R
 	}
 	switch _, err := w.room(ctx, in.RoomID); {
 	case err == nil:
-		// Known already (a rejoin): the join is a received event like any.
-		return w.applyRemote(ctx, b, &Input{RoomID: in.RoomID, PDUs: []json.RawMessage{in.Join.Event},
+		// Known already (a rejoin): the join is a received event like
+		// any, after the events missed since this server left.
+		return w.applyRemote(ctx, b, &Input{RoomID: in.RoomID, PDUs: append(byDepth(in.RoomVersion, in.Join.Missed), in.Join.Event),
 			Outliers: append(slices.Clone(in.Join.State), in.Join.AuthChain...), ReplyTo: in.ReplyTo})
 	case !errors.Is(err, errNoRoom):
 		return Result{}, err
@@ -160,4 +161,30 @@ func (w *partitionWorker) applyJoin(ctx context.Context, b *batch, in *Input) (R
 	b.order = append(b.order, rw)
 	w.s.cache.put(r)
 	return Result{RoomID: r.id, EventIDs: []string{join.ID()}}, nil
+}
+
+// byDepth returns events sorted by depth, then ID, so that each comes
+// after those it cites; unparsable ones are left out.
+func byDepth(version string, raws []json.RawMessage) []json.RawMessage {
+	v, ok := roomversion.Lookup(version)
+	if !ok || len(raws) == 0 {
+		return nil
+	}
+	evs := make([]*event.Event, 0, len(raws))
+	for _, raw := range raws {
+		if ev, err := event.Parse(v, raw); err == nil {
+			evs = append(evs, ev)
+		}
+	}
+	slices.SortFunc(evs, func(a, b *event.Event) int {
+		if c := cmp.Compare(a.Depth(), b.Depth()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID(), b.ID())
+	})
+	out := make([]json.RawMessage, len(evs))
+	for i, ev := range evs {
+		out[i] = ev.Canonical()
+	}
+	return out
 }

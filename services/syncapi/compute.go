@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/pushrules"
 	"github.com/axon-hs/axon/services/roomserver"
@@ -716,11 +717,17 @@ func (s *syncRequest) stateEvents(state []*roomserver.StoredEvent, tl timeline) 
 
 func (s *syncRequest) leftRoom(ctx context.Context, roomID string, from, leavePos int64, full bool) (*leftRoom, error) {
 	a := s.api
+	lr := &leftRoom{State: stateList{Events: []roomserver.ClientEvent{}}, AccountData: emptyRaw()}
 	info, err := s.roomInfo(ctx, roomID)
+	if errors.Is(err, roomserver.ErrNotFound) {
+		// A rejected invite to a room this server was never in: nothing
+		// of it to show but that the user is out.
+		lr.Timeline = timeline{Events: []roomserver.ClientEvent{}}
+		return lr, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	lr := &leftRoom{State: stateList{Events: []roomserver.ClientEvent{}}, AccountData: emptyRaw()}
 	tl, startSeq, err := s.timelineFor(ctx, info, from, leavePos)
 	if err != nil {
 		return nil, err
@@ -749,6 +756,13 @@ var strippedTypes = []string{"m.room.create", "m.room.join_rules", "m.room.canon
 
 func (s *syncRequest) invitedRoom(ctx context.Context, roomID string, to int64) (*invitedRoom, error) {
 	a := s.api
+	// An invite from another server to a room this server is not in
+	// carries the state to show.
+	if inv, err := a.rooms.RemoteInvite(ctx, roomID, s.userID); err != nil {
+		return nil, err
+	} else if inv != nil {
+		return remoteInvited(inv), nil
+	}
 	info, err := s.roomInfo(ctx, roomID)
 	if err != nil {
 		return nil, err
@@ -783,4 +797,27 @@ func (s *syncRequest) invitedRoom(ctx context.Context, roomID string, to int64) 
 func (s *syncRequest) roomInfo(ctx context.Context, roomID string) (roomserver.RoomInfo, error) {
 	v, err := s.api.rooms.Version(ctx, roomID)
 	return roomserver.RoomInfo{ID: roomID, Version: v}, err
+}
+
+// remoteInvited is the invite_state of an invite from another server: the
+// stripped form of the state it shared and of the invite itself.
+func remoteInvited(inv *roomserver.RemoteInvite) *invitedRoom {
+	ir := &invitedRoom{InviteState: strippedList{Events: []strippedEvent{}}}
+	for _, raw := range append(slices.Clone(inv.RoomState), inv.Event) {
+		obj, err := cjson.Parse(raw, cjson.Lenient)
+		if err != nil || obj.Kind() != cjson.Object {
+			continue
+		}
+		typ, _ := obj.Get("type").Str()
+		sk, isState := obj.Get("state_key").Str()
+		if !isState || typ == "" || (typ != "m.room.member" && !slices.Contains(strippedTypes, typ)) {
+			continue
+		}
+		if typ == "m.room.member" && sk != inv.UserID {
+			continue
+		}
+		snd, _ := obj.Get("sender").Str()
+		ir.InviteState.Events = append(ir.InviteState.Events, strippedEvent{Type: typ, StateKey: sk, Sender: snd, Content: obj.Get("content")})
+	}
+	return ir
 }

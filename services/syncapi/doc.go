@@ -11,6 +11,10 @@
 // an event. After each batch it wakes its own process's Notifier and
 // publishes the wake-up on core NATS for the other sync workers
 // (WakePublisher; a process ignores its own wake-ups coming back).
+// An out-of-room membership (roomserver Output.OutOfRoom: an invite from
+// another server to a room this server is not in, or its rejection) is
+// indexed as a membership only; /sync shows such an invite with the state
+// that came with it, and its rejection as a left room with nothing else.
 //
 // # /sync
 //

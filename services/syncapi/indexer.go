@@ -90,7 +90,7 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 			ix.log.Error("sync: undecodable PDU skipped", "event_id", o.EventID, "err", err)
 			continue
 		}
-		r := row{pos: int64(m.StreamSeq), o: o, timeline: !o.SoftFailed}
+		r := row{pos: int64(m.StreamSeq), o: o, timeline: !o.SoftFailed && !o.OutOfRoom}
 		r.typ, _ = pdu.Get("type").Str()
 		r.snd, _ = pdu.Get("sender").Str()
 		if sk, ok := pdu.Get("state_key").Str(); ok {
