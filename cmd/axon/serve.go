@@ -401,14 +401,56 @@ func newLimiter(rl config.RateLimit) (*ratelimit.Limiter, error) {
 
 // userData wires services/userdata: its wake-ups reach every sync worker
 // over NATS; typing updates travel between processes on their own subject.
+// Local users' EDUs for other servers go into the sender's queues through
+// a sender.Queue (it writes the sender's tables, then pokes the sender
+// role on sender.PokeSubject), so the client role needs no sender role in
+// its process.
 func (s *server) userData(ctx context.Context, authn func(*http.Request) (clientapi.Device, error), n *syncapi.Notifier, wakes *syncapi.WakePublisher, acc *accounts.Service) (*userdata.Service, error) {
-	rd := roomserver.NewReader(s.db)
 	nc := s.bus.Conn()
-	ud := userdata.New(s.db,
-		func(r *http.Request) (userdata.Device, error) {
-			d, err := authn(r)
-			return userdata.Device{UserID: d.UserID, DeviceID: d.DeviceID, IsGuest: d.IsGuest}, err
+	rd := roomserver.NewReader(s.db)
+	ud := s.newUserData(rd, wakes, acc, func(r *http.Request) (userdata.Device, error) {
+		d, err := authn(r)
+		return userdata.Device{UserID: d.UserID, DeviceID: d.DeviceID, IsGuest: d.IsGuest}, err
+	}, func(c *userdata.Config) {
+		c.Logger = s.log.With("area", "userdata")
+		c.LocalWake = func(users, rooms []string) {
+			n.Notify(syncapi.Wake{Users: users, Rooms: rooms})
+		}
+		c.Outbound = sender.NewQueue(s.db, sender.QueueConfig{
+			ServerName: string(s.cfg.ServerName),
+			Reader:     rd,
+			Poke: func(dests []string) {
+				if err := nc.Publish(sender.PokeSubject, sender.EncodePoke(dests)); err != nil {
+					s.log.Warn("sender: poking the sender role failed; its sweep will find the EDUs", "err", err)
+				}
+			},
+			Logger: s.log.With("area", "sender-queue"),
+		})
+	})
+	if _, err := nc.Subscribe(userdata.TypingSubject, func(m *nats.Msg) { ud.ReceiveTyping(m.Data) }); err != nil {
+		return nil, fmt.Errorf("NATS: subscribe to typing: %w", err)
+	}
+	s.goRole("userdata", func() error { ud.Run(ctx); return nil })
+	return ud, nil
+}
+
+// newUserData builds a userdata service on the room role's tables: its
+// wake-ups reach every sync worker over NATS, typing changes are published
+// on userdata.TypingSubject; mod sets what differs between the client
+// role's service and the federation role's.
+func (s *server) newUserData(rd *roomserver.Reader, wakes *syncapi.WakePublisher, acc *accounts.Service,
+	authn userdata.Authenticator, mod func(*userdata.Config)) *userdata.Service {
+	nc := s.bus.Conn()
+	cfg := userdata.Config{
+		ServerName: string(s.cfg.ServerName),
+		Devices:    acc.DeviceIDs,
+		Rooms: func(ctx context.Context, userID string) ([]string, error) {
+			return rd.RoomsOf(ctx, userID, "join")
 		},
+		PublishTyping: func(data []byte) error { return nc.Publish(userdata.TypingSubject, data) },
+	}
+	mod(&cfg)
+	return userdata.New(s.db, authn,
 		func(ctx context.Context, roomID, userID string) (bool, error) {
 			m, err := rd.MembershipOf(ctx, roomID, userID)
 			return m.Membership == "join", err
@@ -421,23 +463,7 @@ func (s *server) userData(ctx context.Context, authn func(*http.Request) (client
 			}
 			wakes.Wake(syncapi.Wake{Users: users, Rooms: rooms})
 		},
-		userdata.Config{
-			ServerName: string(s.cfg.ServerName),
-			Logger:     s.log.With("area", "userdata"),
-			Devices:    acc.DeviceIDs,
-			Rooms: func(ctx context.Context, userID string) ([]string, error) {
-				return rd.RoomsOf(ctx, userID, "join")
-			},
-			PublishTyping: func(data []byte) error { return nc.Publish(userdata.TypingSubject, data) },
-			LocalWake: func(users, rooms []string) {
-				n.Notify(syncapi.Wake{Users: users, Rooms: rooms})
-			},
-		})
-	if _, err := nc.Subscribe(userdata.TypingSubject, func(m *nats.Msg) { ud.ReceiveTyping(m.Data) }); err != nil {
-		return nil, fmt.Errorf("NATS: subscribe to typing: %w", err)
-	}
-	s.goRole("userdata", func() error { ud.Run(ctx); return nil })
-	return ud, nil
+		cfg)
 }
 
 func natsMode(cfg *config.Config) string {

@@ -67,6 +67,13 @@ func (f *fixture) Receive(_ context.Context, inv *roomserver.RemoteInvite) error
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	f, _ := newFixtureWith(t, nil)
+	return f
+}
+
+// newFixtureWith is newFixture with the API's Config changed by mod.
+func newFixtureWith(t *testing.T, mod func(*Config)) (*fixture, *API) {
+	t.Helper()
 	e := testenv.Engines()[0]
 	remoteKey, _ := keys.Generate("r1", nil)
 	remote, err := keyserver.New(storetest.Open(t, e, keyserver.Migrations()), keyserver.Config{ServerName: "remote.test", Keys: []*keys.SigningKey{remoteKey}})
@@ -82,7 +89,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{remoteKey: remoteKey, ourKey: ourKey}
-	api, err := New(Config{
+	cfg := Config{
 		ServerName: "our.test", Keys: ks, DB: storetest.Open(t, e, Migrations()), Reader: roomserver.NewReader(nil),
 		Key: ourKey, Invites: f,
 		ServerACL: func(_ context.Context, roomID string) (*acl.ACL, error) {
@@ -127,13 +134,17 @@ func newFixture(t *testing.T) *fixture {
 			}
 			return "", nil, nil
 		},
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	api, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.mux = http.NewServeMux()
 	api.Routes(f.mux)
-	return f
+	return f, api
 }
 
 // do sends a request signed as remote.test (with the header given by

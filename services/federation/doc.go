@@ -34,9 +34,36 @@
 // and not processed, and the DAG reads of such a room are refused with 403
 // M_FORBIDDEN.
 //
-// Not yet: EDUs are counted and dropped (so the ACL rules for typing and
-// receipts have nothing to apply to); a gap that /get_missing_events does
-// not close is not bridged with /state_ids.
+// Not yet: a gap that /get_missing_events does not close is not bridged
+// with /state_ids.
+//
+// # EDUs (edus.go)
+//
+// A transaction's EDUs are applied after its PDUs, in order, through
+// Config.EDUs (an EDUReceiver: one func per kind; a nil one drops that
+// kind with a debug log). Each is checked here first. Its user (the
+// sender of a send-to-device message) must belong to the origin. m.typing
+// and m.receipt must name a room this server is in, whose current server
+// ACL allows the origin, and a user joined to it now; receipts are taken
+// room by room, so a denied room drops all of its receipts, and only
+// m.read receipts travel between servers. m.presence entries are taken
+// only for users joined to a room that a user of this server is joined
+// to. m.direct_to_device messages are kept only for users of this server.
+// m.device_list_update needs user_id, device_id and stream_id;
+// m.signing_key_update and unknown types are dropped. At most 1,000
+// presence updates and 1,000 receipts are applied per transaction.
+//
+// What fails a check, is malformed, or fails (or panics) in the receiver
+// is dropped with a log. EDU outcomes never change the /send answer, never
+// affect the other EDUs or the PDUs, and are not applied again for a
+// transaction sent again (its stored answer is replayed). In production
+// the receiver is a userdata service of the federation role's own
+// (cmd/axon), built from the database and NATS, so a federation-only
+// process needs no client role: receipts, presence, send-to-device
+// messages and device list changes are written through userdata's own
+// paths and wake the sync workers over NATS; remote typing reaches every
+// process on userdata.TypingSubject. Outbound EDUs are the sender role's
+// (services/sender).
 //
 // # Reading a room's DAG
 //

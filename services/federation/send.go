@@ -337,11 +337,18 @@ func (a *API) checkedEvents(ctx context.Context, v *roomversion.Version, room st
 	return out
 }
 
-// processEDUs handles the transaction's EDUs. Not yet: typing, receipts,
-// presence, device lists and to-device messages come with the EDU work
-// of the federation role; they are counted and dropped.
-func (a *API) processEDUs(_ context.Context, origin string, edus []json.RawMessage) {
-	if len(edus) > 0 {
-		a.log.Debug("federation: EDUs not processed yet", "origin", origin, "count", len(edus))
+// processEDUs applies the transaction's EDUs through Config.EDUs, in
+// order (edus.go). Each is checked first: its user must belong to the
+// origin; typing and receipts must be of rooms this server is in, whose
+// server ACL allows the origin, by users joined to them; presence is
+// taken only for users who share a room with a user of this server;
+// send-to-device messages only for users of this server. What fails a
+// check, is malformed or fails to apply is dropped with a log: EDU
+// outcomes never reach the answer and never affect the other EDUs or the
+// PDUs.
+func (a *API) processEDUs(ctx context.Context, origin string, edus []json.RawMessage) {
+	r := a.newEDURun(origin)
+	for i, raw := range edus {
+		r.one(ctx, i, raw)
 	}
 }

@@ -1,5 +1,7 @@
 // Package sender is the sender role's federation half: it delivers the
-// events this server makes to the other servers of their rooms.
+// events this server makes to the other servers of their rooms, and its
+// users' EDUs (typing, read receipts, presence, send-to-device messages)
+// to the servers concerned.
 //
 // # Queues
 //
@@ -15,6 +17,46 @@
 // transaction is answered 200. A worker that dies leaves its rows for the
 // next owner, which starts a worker for every destination with rows.
 //
+// # EDUs (edus.go)
+//
+// Local users' EDUs are queued by a Queue, which any process may hold
+// (the client role's userdata service does, as its userdata.Outbound): it
+// needs only the database and NATS, writes this package's own table
+// sender_edus, and then pokes the sender role on PokeSubject (core NATS).
+// A lost poke only delays: the queue owner sweeps every destination with
+// rows once a minute, and at start. The destinations are computed when an
+// EDU is queued: typing and public read receipts (m.read; private ones
+// never leave the server) go to every other server with a user joined to
+// the room, presence to every server sharing a room with the user (which
+// reads the members of all the user's rooms: cheap for most users, a cost
+// for one in many large rooms), send-to-device to the recipients' server,
+// one EDU per server with a message_id derived from the sending device,
+// the client's transaction ID and the server (so a retried request yields
+// the same EDU).
+//
+// Rows are coalesced by key: the latest typing state per room and user,
+// the latest receipt per room, user and thread, the latest presence per
+// user replace the queued one, so those rows are bounded by users and
+// rooms, however long a destination is away. A typing notification that
+// expires before it could be sent (its timeout; a stop after a minute) is
+// dropped unsent. Send-to-device EDUs are never coalesced (a repeated
+// sender and message_id is queued once) and are bounded per destination
+// by QueueConfig.MaxToDeviceQueue (10,000): beyond, new ones are dropped
+// with a log. All of them are durable rows, deleted after the transaction
+// carrying them succeeded, so receipts and send-to-device messages survive
+// any worker's death; typing and presence do too, which costs a write per
+// typing update and destination.
+//
+// A destination's worker sends its EDUs, oldest first, in the same
+// transactions as its PDUs: at most 50 PDUs and 100 EDUs each, and
+// transactions of EDUs alone when no PDU waits. The transaction ID is the
+// PDU range with a hash of the EDUs' keys and versions: the same
+// transaction retried after an unclear failure keeps its ID, one whose
+// EDUs were replaced meanwhile gets a new one (the destination would
+// otherwise answer it from its cache without applying the new EDUs). A
+// row replaced while its transaction was in flight is not deleted by that
+// transaction's success.
+//
 // # Backoff
 //
 // A failed transaction puts its destination in backoff (sender_destinations):
@@ -27,9 +69,12 @@
 //
 // # What it does not do yet
 //
-// EDUs, catch-up by sending only the latest events of rooms whose queue
-// grew long while a destination was away, and partitioning destinations
-// across several sender workers (one worker owns every queue for now).
+// Outbound m.device_list_update and m.signing_key_update (there is no
+// end-to-end key store yet); presence timeouts (idle, offline) are not
+// announced, only changes that a user or /sync makes; catch-up by sending
+// only the latest events of rooms whose queue grew long while a
+// destination was away; partitioning destinations across several sender
+// workers (one worker owns every queue for now).
 package sender
 
 import (
@@ -43,7 +88,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +96,7 @@ import (
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/services/federation/fedclient"
 	"github.com/axon-hs/axon/services/roomserver"
+	"github.com/nats-io/nats.go"
 )
 
 //go:embed migrations/*.sql
@@ -127,7 +172,18 @@ func (s *Sender) Run(ctx context.Context) error {
 	if err := s.pokeQueued(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("sender: reading the queues failed", "err", err)
 	}
-	err := s.bus.ConsumeBatch(ctx, bus.RoomEvents, bus.AllPartitions, "federation-sender", 500, s.handle,
+	// EDUs are queued by other processes (Queue), which poke over NATS.
+	sub, err := s.bus.Conn().Subscribe(PokeSubject, func(m *nats.Msg) { s.handlePoke(m.Data) })
+	if err != nil {
+		return fmt.Errorf("sender: subscribe to %s: %w", PokeSubject, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.sweep(ctx)
+	}()
+	err = s.bus.ConsumeBatch(ctx, bus.RoomEvents, bus.AllPartitions, "federation-sender", 500, s.handle,
 		bus.ConsumeOptions{Logger: s.log})
 	s.mu.Lock()
 	for _, t := range s.timers {
@@ -149,7 +205,9 @@ func (s *Sender) handle(ctx context.Context, msgs []bus.Msg) error {
 	servers := map[string][]string{} // resident servers by room, once per batch
 	for _, m := range msgs {
 		var o roomserver.Output
-		if err := json.Unmarshal(m.Data, &o); err != nil || o.Rejected || o.SoftFailed {
+		// Out-of-room memberships (a remote invite, its rejection) went
+		// to the servers concerned directly.
+		if err := json.Unmarshal(m.Data, &o); err != nil || o.Rejected || o.SoftFailed || o.OutOfRoom {
 			continue
 		}
 		var head struct {
@@ -204,9 +262,11 @@ func serverOf(userID string) string {
 	return server
 }
 
-// pokeQueued starts a worker for every destination with queued rows.
+// pokeQueued starts a worker for every destination with queued events or
+// EDUs.
 func (s *Sender) pokeQueued(ctx context.Context) error {
-	rows, err := s.db.Query(ctx, `SELECT DISTINCT destination FROM sender_queue`)
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT destination FROM sender_queue
+		UNION SELECT DISTINCT destination FROM sender_edus`)
 	if err != nil {
 		return err
 	}
@@ -293,8 +353,9 @@ func (s *Sender) work(ctx context.Context, dest string) {
 	}
 }
 
-// drain sends dest's queued events in order. After a failure it returns
-// how long to wait before trying again.
+// drain sends dest's queued events in order, with its queued EDUs, until
+// both queues are empty. After a failure it returns how long to wait
+// before trying again.
 func (s *Sender) drain(ctx context.Context, dest string) (time.Duration, error) {
 	if wait, err := s.backoffLeft(ctx, dest); err != nil || wait > 0 {
 		if err == nil {
@@ -303,34 +364,46 @@ func (s *Sender) drain(ctx context.Context, dest string) (time.Duration, error) 
 		return wait, err
 	}
 	for ctx.Err() == nil {
-		rows, err := s.db.Query(ctx, `SELECT seq, pdu FROM sender_queue WHERE destination = $1 ORDER BY seq LIMIT $2`, dest, maxTxnPDUs)
+		seqs, pdus, err := s.queuedPDUs(ctx, dest)
 		if err != nil {
 			return backoffFirst, err
 		}
-		var seqs []int64
-		var pdus []json.RawMessage
-		for rows.Next() {
-			var seq int64
-			var pdu []byte
-			if err := rows.Scan(&seq, &pdu); err != nil {
-				rows.Close()
+		edus, expired, err := s.queuedEDUs(ctx, dest)
+		if err != nil {
+			return backoffFirst, err
+		}
+		if len(seqs) == 0 && len(edus) == 0 {
+			if len(expired) == 0 {
+				return 0, nil
+			}
+			// Only stale typing notifications: drop them and look again.
+			if err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+				deleteEDUs(tx, dest, expired)
+				return nil
+			}); err != nil {
 				return backoffFirst, err
 			}
-			seqs = append(seqs, seq)
-			pdus = append(pdus, pdu)
+			continue
 		}
-		rows.Close()
-		if len(seqs) == 0 {
-			return 0, nil
-		}
-		txnID := strconv.FormatInt(seqs[0], 10) + "-" + strconv.FormatInt(seqs[len(seqs)-1], 10)
 		body := map[string]any{"origin": s.cfg.ServerName, "origin_server_ts": s.cfg.Now().UnixMilli(), "pdus": pdus}
-		err = s.cfg.Client.SendJSON(ctx, dest, http.MethodPut, "/_matrix/federation/v1/send/"+url.PathEscape(txnID), body, nil)
+		if len(edus) > 0 {
+			list := make([]json.RawMessage, len(edus))
+			for i, e := range edus {
+				list[i] = e.edu
+			}
+			body["edus"] = list
+		}
+		id := txnID(seqs, edus)
+		err = s.cfg.Client.SendJSON(ctx, dest, http.MethodPut, "/_matrix/federation/v1/send/"+url.PathEscape(id), body, nil)
 		if err != nil {
 			return s.failed(ctx, dest), err
 		}
 		err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			tx.Defer(`DELETE FROM sender_queue WHERE destination = $1 AND seq >= $2 AND seq <= $3`, dest, seqs[0], seqs[len(seqs)-1])
+			if len(seqs) > 0 {
+				tx.Defer(`DELETE FROM sender_queue WHERE destination = $1 AND seq >= $2 AND seq <= $3`, dest, seqs[0], seqs[len(seqs)-1])
+			}
+			deleteEDUs(tx, dest, edus)
+			deleteEDUs(tx, dest, expired)
 			tx.Defer(`DELETE FROM sender_destinations WHERE destination = $1`, dest)
 			return nil
 		})
@@ -339,6 +412,27 @@ func (s *Sender) drain(ctx context.Context, dest string) (time.Duration, error) 
 		}
 	}
 	return 0, ctx.Err()
+}
+
+// queuedPDUs reads up to maxTxnPDUs of dest's queued events, in order.
+func (s *Sender) queuedPDUs(ctx context.Context, dest string) ([]int64, []json.RawMessage, error) {
+	rows, err := s.db.Query(ctx, `SELECT seq, pdu FROM sender_queue WHERE destination = $1 ORDER BY seq LIMIT $2`, dest, maxTxnPDUs)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var seqs []int64
+	pdus := []json.RawMessage{}
+	for rows.Next() {
+		var seq int64
+		var pdu []byte
+		if err := rows.Scan(&seq, &pdu); err != nil {
+			return nil, nil, err
+		}
+		seqs = append(seqs, seq)
+		pdus = append(pdus, pdu)
+	}
+	return seqs, pdus, rows.Err()
 }
 
 // backoffLeft returns how long dest is still in backoff.

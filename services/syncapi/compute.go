@@ -325,6 +325,7 @@ func (s *syncRequest) addUserData(c *computed, data *userdata.SyncData, members 
 	resp.AccountData.Events = keepTypes(data.AccountData, &f.AccountData)
 	resp.Presence.Events = keepTypes(data.Presence, &f.Presence)
 	resp.ToDevice.Events = append(resp.ToDevice.Events, data.ToDevice...)
+	resp.DeviceLists.Changed = append(resp.DeviceLists.Changed, data.DeviceListsChanged...)
 	room := func(roomID string) *joinedRoom {
 		if jr := resp.Rooms.Join[roomID]; jr != nil {
 			return jr

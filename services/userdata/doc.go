@@ -1,10 +1,12 @@
 // Package userdata owns the per-user and ephemeral data that /sync delivers
 // besides room timelines: global and per-room account data (with the m.tag
 // tags endpoints and the m.fully_read read marker), receipts (m.read,
-// m.read.private, threaded), typing notifications, send-to-device messages
-// and presence. It serves their Client-Server endpoints (Routes) and gives
-// the sync role what it needs to fill a /sync response (Position,
-// TypingPosition, Sync, AckToDevice, SyncPresence).
+// m.read.private, threaded), typing notifications, send-to-device messages,
+// presence and other servers' device list changes. It serves their
+// Client-Server endpoints (Routes), gives the sync role what it needs to
+// fill a /sync response (Position, TypingPosition, Sync, AckToDevice,
+// SyncPresence), applies what other servers send (federation.go) and hands
+// its users' data for other servers to Config.Outbound.
 //
 // # What it must never do
 //
@@ -17,12 +19,16 @@
 //     user's account data to another.
 //   - Read or write other areas' tables: membership, devices and rooms
 //     come through the Membership, RoomMembers, Config.Devices and
-//     Config.Rooms hooks.
+//     Config.Rooms hooks, and outbound EDUs leave through Config.Outbound
+//     (services/sender's Queue, which writes the sender's tables).
+//   - Send data it received from another server out again, or check who
+//     may send it: the federation role checks inbound EDUs (origin, room,
+//     ACL, membership) before calling the Receive* functions.
 //
 // # Positions
 //
-// Account data, receipts, send-to-device messages and presence share one
-// stream. Every write takes the next position from the one-row
+// Account data, receipts, send-to-device messages, presence and device
+// list changes share one stream. Every write takes the next position from the one-row
 // userdata_counter in its own transaction, so commits happen in position
 // order and Position (the counter) never runs ahead of what is readable.
 // A write that changes nothing (the same account data, receipt or marker
@@ -99,11 +105,12 @@
 // sends at most the newest 1,000 receipts per room. /read_markers writes
 // its marker and receipts in one transaction.
 //
-// Send-to-device: only local users' devices receive messages (by
-// Config.ServerName); messages for other servers are dropped with a log
-// until federation exists. "*" reaches every device Config.Devices lists;
-// a device also named explicitly gets its own message; device IDs it does
-// not list are skipped. A request may reach at most 10,000 devices
+// Send-to-device: only local users' devices are queued here (by
+// Config.ServerName); messages for other servers' users go to
+// Config.Outbound (see Federation). "*" reaches every device
+// Config.Devices lists; a device also named explicitly gets its own
+// message; device IDs it does not list are skipped. A request may reach
+// at most 10,000 devices, local and remote together
 // (M_TOO_LARGE). Each device queues at most Config.MaxToDeviceQueue
 // (10,000) messages; messages for a full queue are dropped with a log and
 // the request still succeeds, because one abandoned device must not stop a
@@ -127,12 +134,47 @@
 // with the rest). Guests may only use PUT /sendToDevice here (spec "Guest
 // Access"); the others answer 403 M_GUEST_ACCESS_FORBIDDEN.
 //
+// # Federation (federation.go, devicelists.go)
+//
+// Outbound: Config.Outbound gets a local user's typing change (every PUT,
+// refreshes included, so that other servers' timeouts are renewed), each
+// changed m.read receipt (never m.read.private, never an unchanged one),
+// each stored presence change (PUT, or /sync's set_presence changing the
+// state; not the once-a-minute last-active refresh), and the messages of
+// PUT /sendToDevice for users of other servers, one call per server with a
+// message_id derived from the device, the transaction ID and the server.
+// Receipts and send-to-device messages are handed over before they are
+// stored here (and before the transaction ID is recorded): a failure fails
+// the request with 500 and the client's retry hands the same data over
+// again, which the sender's queue and the destination de-duplicate.
+// Typing and presence are best effort: a failure is logged. Nil Outbound
+// keeps everything on this server (messages for other servers' users are
+// dropped with a log).
+//
+// Inbound, after the federation role's checks: ReceiveRemoteTyping lasts
+// TypingMaxTimeout unless renewed or stopped (the m.typing EDU has no
+// timeout) and is published to every process like a local change;
+// PutRemoteReceipt stores an m.read receipt with the remote ts through the
+// local write path; ReceiveRemotePresence stores the state and status as
+// last active last_active_ago ago (an update changing neither only
+// refreshes the last active time, at most once a minute, without a
+// position or wake-up); ReceiveRemoteToDevice queues messages for local
+// devices as PUT /sendToDevice does ("*", unknown devices, queue bounds),
+// de-duplicated by (sender, message_id) for a day in the transaction ID
+// table (device ""); ReceiveDeviceListUpdate records, per remote user, the
+// last stream_id at a new position, and an incremental /sync lists in
+// device_lists.changed (SyncData.DeviceListsChanged) the users changed
+// since its token who share a room with the syncing user, at most 1,000.
+// Device details, prev_id gaps and /user/keys/query resyncs are not kept
+// or done: there is no end-to-end key store yet. Malformed remote data
+// returns an error wrapping ErrInvalid.
+//
 // # Not done yet
 //
-// Federation (receipt, typing, presence and send-to-device EDUs, in and
-// out); presence transitions by timeout are computed when read but produce
-// no event or wake-up; displayname/avatar_url in presence; push rules (the
-// server-managed m.push_rules is never written here); sync filters (the
-// sync role applies them to SyncData); rate limits (wrap the routes);
-// metrics.
+// Presence transitions by timeout are computed when read but produce no
+// event, wake-up or outbound EDU; displayname/avatar_url in presence; push
+// rules (the server-managed m.push_rules is never written here); sync
+// filters (the sync role applies them to SyncData); rate limits (wrap the
+// routes); metrics; device_lists.left and local users' own device changes
+// in device_lists.changed.
 package userdata

@@ -168,10 +168,20 @@ func (s *Service) presenceOf(ctx context.Context, userID string) (*presenceRow, 
 	return &p, nil
 }
 
-// writePresence stores p as the user's presence, active now, at a new
-// position, and wakes the user and their rooms.
+// writePresence stores p as a local user's presence, active now, at a new
+// position, wakes the user and their rooms, and hands it to
+// Config.Outbound.
 func (s *Service) writePresence(ctx context.Context, p presenceRow) error {
-	now := s.cfg.Now().UnixMilli()
+	if err := s.storePresence(ctx, p, s.cfg.Now().UnixMilli()); err != nil {
+		return err
+	}
+	s.sendPresence(ctx, p)
+	return nil
+}
+
+// storePresence stores p as the user's presence, last active at now (ms),
+// at a new position, and wakes the user and their rooms.
+func (s *Service) storePresence(ctx context.Context, p presenceRow, now int64) error {
 	err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		pos, err := nextPos(ctx, tx)
 		if err != nil {
@@ -349,32 +359,50 @@ func (s *Service) presenceChanges(ctx context.Context, q SyncQuery, into map[str
 	if err != nil || len(changed) == 0 {
 		return err
 	}
-	joined := make(map[string]bool, len(q.JoinedRooms))
-	for _, r := range q.JoinedRooms {
-		joined[r] = true
-	}
-	var shared map[string]bool // lazily, when Config.Rooms is nil
+	v := s.sharers(q)
 	for _, p := range changed {
-		visible := p.userID == q.UserID
-		if !visible && s.cfg.Rooms != nil {
-			rooms, err := s.cfg.Rooms(ctx, p.userID)
-			if err != nil {
-				return err
-			}
-			visible = slices.ContainsFunc(rooms, func(r string) bool { return joined[r] })
-		} else if !visible {
-			if shared == nil {
-				if shared, err = s.membersOf(ctx, q.JoinedRooms); err != nil {
-					return err
-				}
-			}
-			visible = shared[p.userID]
+		visible, err := v.visible(ctx, p.userID)
+		if err != nil {
+			return err
 		}
 		if visible {
 			into[p.userID] = p
 		}
 	}
 	return nil
+}
+
+// sharing decides which users share a room with the syncing user (or are
+// the user), for presence and device list changes.
+type sharing struct {
+	s      *Service
+	q      SyncQuery
+	joined map[string]bool
+	shared map[string]bool // lazily, when Config.Rooms is nil
+}
+
+func (s *Service) sharers(q SyncQuery) *sharing {
+	return &sharing{s: s, q: q, joined: setOf(q.JoinedRooms)}
+}
+
+func (v *sharing) visible(ctx context.Context, userID string) (bool, error) {
+	if userID == v.q.UserID {
+		return true, nil
+	}
+	if v.s.cfg.Rooms != nil {
+		rooms, err := v.s.cfg.Rooms(ctx, userID)
+		if err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(rooms, func(r string) bool { return v.joined[r] }), nil
+	}
+	if v.shared == nil {
+		var err error
+		if v.shared, err = v.s.membersOf(ctx, v.q.JoinedRooms); err != nil {
+			return false, err
+		}
+	}
+	return v.shared[userID], nil
 }
 
 // membersOf returns the union of the joined members of rooms.

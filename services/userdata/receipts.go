@@ -166,8 +166,12 @@ func (s *Service) postReadMarkers(w http.ResponseWriter, r *http.Request, d Devi
 
 // writeMarkers stores a fully read marker and receipts in one transaction
 // and wakes whoever must learn of them: the room for public receipts, the
-// user alone for private receipts and the fully read marker.
+// user alone for private receipts and the fully read marker. Changed m.read
+// receipts are handed to Config.Outbound first.
 func (s *Service) writeMarkers(ctx context.Context, m markers) error {
+	if err := s.sendReceipts(ctx, m); err != nil {
+		return err
+	}
 	var ch markerChanges
 	now := s.cfg.Now().UnixMilli()
 	err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {

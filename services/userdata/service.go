@@ -54,8 +54,8 @@ type Config struct {
 	TypingMaxTimeout time.Duration
 
 	// ServerName is this server's name. Send-to-device messages for users
-	// of other servers are dropped until federation exists. Empty means
-	// every user is local (tests, single-server setups).
+	// of other servers go to Outbound; only local users' data is handed
+	// to it. Empty means every user is local (tests, single-server setups).
 	ServerName string
 	// Devices lists a local user's device IDs: it expands the device ID
 	// "*" of send-to-device, and messages to devices it does not list are
@@ -76,6 +76,11 @@ type Config struct {
 	// which every process learns by itself (see doc.go). Default: the
 	// Wake given to New.
 	LocalWake Wake
+
+	// Outbound sends local users' typing, public receipts, presence and
+	// send-to-device messages for other servers' users to those servers
+	// (federation.go). Nil: nothing leaves this server.
+	Outbound Outbound
 }
 
 // Service owns account data, receipts, read markers, typing,

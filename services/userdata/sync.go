@@ -46,6 +46,10 @@ type SyncData struct {
 	ToDevice []json.RawMessage
 	// Presence are m.presence events.
 	Presence []json.RawMessage
+	// DeviceListsChanged are the other servers' users sharing a room with
+	// the syncing user whose device lists changed since From
+	// (device_lists.changed; none on an initial sync).
+	DeviceListsChanged []string
 	// ToDeviceUpTo is the position up to which to-device messages were
 	// all delivered: To, unless the response was cut at
 	// Config.MaxToDevicePerSync, then the position of the last delivered
@@ -120,7 +124,10 @@ func (s *Service) Sync(ctx context.Context, q SyncQuery) (*SyncData, error) {
 		return nil, err
 	}
 	d.Presence = p
-	d.news += len(d.AccountData) + len(d.ToDevice) + len(d.Presence) + receipts
+	if d.DeviceListsChanged, err = s.deviceListsFor(ctx, q); err != nil {
+		return nil, err
+	}
+	d.news += len(d.AccountData) + len(d.ToDevice) + len(d.Presence) + len(d.DeviceListsChanged) + receipts
 	for _, evs := range d.RoomAccountData {
 		d.news += len(evs)
 	}

@@ -60,8 +60,13 @@ func (s *Service) putToDevice(w http.ResponseWriter, r *http.Request, d Device) 
 		}
 		return err
 	}
-	msgs, err := s.expandRecipients(ctx, b.Messages)
+	msgs, remote, err := s.expandRecipients(ctx, b.Messages)
 	if err != nil {
+		return err
+	}
+	// Other servers' users first: a failure fails the request before the
+	// transaction ID is recorded, and the retry queues the same EDUs.
+	if err := s.sendToDeviceRemote(ctx, d, txnID, typ, remote); err != nil {
 		return err
 	}
 	queued, full, err := s.queueToDevice(ctx, d, txnID, typ, msgs)
@@ -94,36 +99,55 @@ func (s *Service) isLocal(userID string) bool {
 }
 
 // expandRecipients validates the messages and turns them into one message
-// per device: "*" becomes every device that Config.Devices lists (a
+// per local device: "*" becomes every device that Config.Devices lists (a
 // device also named explicitly keeps its own message), devices that it
-// does not list are skipped, and users of other servers are skipped.
-func (s *Service) expandRecipients(ctx context.Context, messages map[string]map[string]json.RawMessage) ([]toDeviceMsg, error) {
+// does not list are skipped. The messages for users of other servers are
+// returned apart, by server, as given (compacted).
+func (s *Service) expandRecipients(ctx context.Context, messages map[string]map[string]json.RawMessage) ([]toDeviceMsg, map[string]map[string]map[string]json.RawMessage, error) {
 	users := make([]string, 0, len(messages))
 	for u := range messages {
 		users = append(users, u)
 	}
 	slices.Sort(users)
 	var out []toDeviceMsg
-	remote := 0
+	var remote map[string]map[string]map[string]json.RawMessage
+	remoteDevices := 0
 	for _, userID := range users {
 		if _, err := id.ParseUserID(userID); err != nil {
-			return nil, httpx.InvalidParam(quote(userID) + " is not a valid user ID")
+			return nil, nil, httpx.InvalidParam(quote(userID) + " is not a valid user ID")
 		}
 		devs := messages[userID]
 		for dev, content := range devs {
 			if dev == "" || !isObject(content) {
-				return nil, httpx.BadJSON("Each message must be a JSON object under a non-empty device ID (user " + quote(userID) + ")")
+				return nil, nil, httpx.BadJSON("Each message must be a JSON object under a non-empty device ID (user " + quote(userID) + ")")
 			}
 		}
 		if !s.isLocal(userID) {
-			remote += len(devs)
+			if len(devs) == 0 {
+				continue
+			}
+			server := string(id.UserID(userID).Server())
+			if remote == nil {
+				remote = map[string]map[string]map[string]json.RawMessage{}
+			}
+			if remote[server] == nil {
+				remote[server] = map[string]map[string]json.RawMessage{}
+			}
+			byDev := make(map[string]json.RawMessage, len(devs))
+			for dev, content := range devs {
+				byDev[dev] = compact(content)
+			}
+			remote[server][userID] = byDev
+			if remoteDevices += len(devs); len(out)+remoteDevices > maxToDeviceRecipients {
+				return nil, nil, httpx.TooLarge(fmt.Sprintf("A request may reach at most %d devices", maxToDeviceRecipients))
+			}
 			continue
 		}
 		var known map[string]bool
 		if s.cfg.Devices != nil {
 			list, err := s.cfg.Devices(ctx, userID)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			known = make(map[string]bool, len(list))
 			for _, d := range list {
@@ -144,12 +168,9 @@ func (s *Service) expandRecipients(ctx context.Context, messages map[string]map[
 			}
 			out = append(out, toDeviceMsg{userID: userID, deviceID: dev, content: compact(content)})
 		}
-		if len(out) > maxToDeviceRecipients {
-			return nil, httpx.TooLarge(fmt.Sprintf("A request may reach at most %d devices", maxToDeviceRecipients))
+		if len(out)+remoteDevices > maxToDeviceRecipients {
+			return nil, nil, httpx.TooLarge(fmt.Sprintf("A request may reach at most %d devices", maxToDeviceRecipients))
 		}
-	}
-	if remote > 0 {
-		s.log.Info("userdata: send-to-device messages for other servers dropped (no federation yet)", "messages", remote)
 	}
 	slices.SortFunc(out, func(a, b toDeviceMsg) int {
 		if c := strings.Compare(a.userID, b.userID); c != 0 {
@@ -157,7 +178,7 @@ func (s *Service) expandRecipients(ctx context.Context, messages map[string]map[
 		}
 		return strings.Compare(a.deviceID, b.deviceID)
 	})
-	return out, nil
+	return out, remote, nil
 }
 
 // queueToDevice records the transaction ID and queues the messages in

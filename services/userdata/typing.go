@@ -232,7 +232,9 @@ func (s *Service) putTyping(w http.ResponseWriter, r *http.Request, d Device) er
 	if err := s.requireJoined(r, roomID, userID); err != nil {
 		return err
 	}
-	s.applyTyping(r.Context(), typingUpdate{RoomID: roomID, UserID: userID, Typing: *b.Typing, TimeoutMS: timeout.Milliseconds()}, true)
+	u := typingUpdate{RoomID: roomID, UserID: userID, Typing: *b.Typing, TimeoutMS: timeout.Milliseconds()}
+	s.applyTyping(r.Context(), u, true)
+	s.sendTyping(r.Context(), u)
 	return writeEmpty(w)
 }
 

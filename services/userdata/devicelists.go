@@ -1,0 +1,101 @@
+package userdata
+
+import (
+	"context"
+	"errors"
+
+	"github.com/axon-hs/axon/internal/store"
+	"github.com/axon-hs/axon/matrix/id"
+)
+
+// maxDeviceListsPerSync bounds device_lists.changed in one /sync: the
+// users of the newest changes.
+const maxDeviceListsPerSync = 1000
+
+// ReceiveDeviceListUpdate records that another server's user changed a
+// device (m.device_list_update with streamID), so that the next /sync of
+// the local users sharing a room with them lists the user in
+// device_lists.changed, and wakes them. An update with the stream_id
+// already recorded (a repeated EDU) changes nothing. Device details are
+// not kept: there is no end-to-end key store yet.
+func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, userID string, streamID int64) error {
+	if _, err := id.ParseUserID(userID); err != nil {
+		return invalid("user ID %q", userID)
+	}
+	var changed bool
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		var cur int64
+		err := tx.QueryRow(ctx, `SELECT stream_id FROM userdata_device_lists WHERE user_id = $1`, userID).Scan(&cur)
+		if err == nil && cur == streamID {
+			changed = false
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNoRows) {
+			return err
+		}
+		pos, err := nextPos(ctx, tx)
+		if err != nil {
+			return err
+		}
+		changed = true
+		_, err = tx.Exec(ctx, `INSERT INTO userdata_device_lists (user_id, stream_id, pos) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id) DO UPDATE SET stream_id = excluded.stream_id, pos = excluded.pos`, userID, streamID, pos)
+		return err
+	})
+	if err != nil || !changed {
+		return err
+	}
+	var rooms []string
+	if s.cfg.Rooms != nil {
+		if rooms, err = s.cfg.Rooms(ctx, userID); err != nil {
+			s.log.Warn("userdata: listing rooms for a device list wake-up failed", "err", err)
+		}
+	}
+	s.wake(nil, rooms)
+	return nil
+}
+
+// deviceListsFor returns the users whose device lists changed in
+// (From, To] and who share a room with the syncing user: nothing on an
+// initial sync (the spec's device_lists are changes since a token).
+// Ignored users are not left out: their devices still matter to
+// encryption.
+func (s *Service) deviceListsFor(ctx context.Context, q SyncQuery) ([]string, error) {
+	if q.Initial || q.From >= q.To {
+		return nil, nil
+	}
+	rows, err := s.db.Query(ctx, `SELECT user_id FROM userdata_device_lists
+		WHERE pos > $1 AND pos <= $2 ORDER BY pos DESC LIMIT $3`, q.From, q.To, maxDeviceListsPerSync)
+	if err != nil {
+		return nil, err
+	}
+	var users []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil || len(users) == 0 {
+		return nil, err
+	}
+	v := s.sharers(q)
+	var out []string
+	for _, u := range users {
+		if u == q.UserID {
+			continue
+		}
+		ok, err := v.visible(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
