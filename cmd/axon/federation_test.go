@@ -685,3 +685,84 @@ func TestFederationInvites(t *testing.T) {
 		t.Errorf("joining after declining: %d %v", r.Status, r.Body)
 	}
 }
+
+// A user who joins a room late pages back through its history with
+// /messages: past the start of the timeline on their server, the history
+// is fetched from a server in the room (/backfill), in order, each event
+// once, down to the room's creation.
+func TestFederationBackfill(t *testing.T) {
+	w := newFedWorld(t)
+	a := w.start(backends()[0], "a.fed.test")
+	b := w.start(backends()[0], "b.fed.test")
+	alice := a.register("alice")
+	room := alice.createRoom(map[string]any{"preset": "public_chat", "name": "History"})
+	const n = 60
+	for i := range n {
+		alice.send(room, fmt.Sprintf("m%d", i))
+	}
+	bob := b.register("bob")
+	bob.must("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil)
+	after := alice.send(room, "after bob joined")
+
+	var bodies []string
+	var types []string
+	var pages [][]string // event IDs of each page
+	seen := map[string]bool{}
+	from, before := "", ""
+	for page := 0; page < 40; page++ {
+		q := url.Values{"dir": {"b"}, "limit": {"7"}}
+		if from != "" {
+			q.Set("from", from)
+		}
+		var resp map[string]any
+		testenv.Eventually(t, 10*time.Second, "a page of bob's /messages", func() bool {
+			resp = bob.must("GET", "/rooms/"+apiEsc(room)+"/messages?"+q.Encode(), nil)
+			// The first page waits for alice's last message.
+			return from != "" || len(resp["chunk"].([]any)) > 0 && resp["chunk"].([]any)[0].(map[string]any)["event_id"] == after
+		})
+		pages = append(pages, nil)
+		for _, e := range resp["chunk"].([]any) {
+			ev := e.(map[string]any)
+			id := ev["event_id"].(string)
+			pages[len(pages)-1] = append(pages[len(pages)-1], id)
+			if seen[id] {
+				t.Fatalf("event %s came twice", id)
+			}
+			seen[id] = true
+			types = append(types, ev["type"].(string))
+			if ev["type"] == "m.room.message" {
+				bodies = append(bodies, ev["content"].(map[string]any)["body"].(string))
+			}
+		}
+		end, ok := resp["end"].(string)
+		if !ok {
+			break
+		}
+		before, from = from, end
+	}
+	if len(types) == 0 || types[len(types)-1] != "m.room.create" {
+		t.Fatalf("paging back did not reach the room's creation: %d events, the last %v", len(types), types[max(0, len(types)-3):])
+	}
+	want := []string{"after bob joined"}
+	for i := n - 1; i >= 0; i-- {
+		want = append(want, fmt.Sprintf("m%d", i))
+	}
+	if !slices.Equal(bodies, want) {
+		t.Errorf("messages paging back, newest first:\n got %v\nwant %v", bodies, want)
+	}
+	// Paging forward from the last full page's end returns that page's
+	// events again, oldest first, and stops where the page began.
+	if len(pages) < 2 || before == "" {
+		t.Fatalf("too few pages: %d", len(pages))
+	}
+	q := url.Values{"dir": {"f"}, "limit": {"50"}, "from": {from}, "to": {before}}
+	var fwd []string
+	for _, e := range bob.must("GET", "/rooms/"+apiEsc(room)+"/messages?"+q.Encode(), nil)["chunk"].([]any) {
+		fwd = append(fwd, e.(map[string]any)["event_id"].(string))
+	}
+	last := slices.Clone(pages[len(pages)-2])
+	slices.Reverse(last)
+	if !slices.Equal(fwd, last) {
+		t.Errorf("paging forward through the history:\n got %v\nwant %v", fwd, last)
+	}
+}

@@ -57,9 +57,13 @@ type Config struct {
 	// RejectInvite, when set, rejects an invite from another server to a
 	// room this server is not in, through the inviting server.
 	RejectInvite func(ctx context.Context, roomID, userID string, reason *string) error
-	Now          func() time.Time
-	Rand         io.Reader
-	Logger       *slog.Logger
+	// Backfill, when set, asks other servers for a room's events before
+	// the earliest this server has (federation /backfill) and has them
+	// stored; it reports whether any was added.
+	Backfill func(ctx context.Context, roomID string) (bool, error)
+	Now      func() time.Time
+	Rand     io.Reader
+	Logger   *slog.Logger
 }
 
 // API serves the Client-Server API's room endpoints (everything but /sync

@@ -17,7 +17,18 @@
 // networks are published, so naming a third_party_instance_id lists none
 // (and naming one with include_all_networks is M_INVALID_PARAM).
 //
-// Reads are checked against history visibility in its simplest correct
-// form: members read everything, former members up to their leave or ban,
-// others only world-readable rooms.
+// Reads are checked against history visibility in its simplest form:
+// members read everything, former members up to their leave or ban,
+// others only world-readable rooms. Per-event visibility (a "joined" or
+// "invited" history_visibility hiding what came before a member's join)
+// is not applied yet.
+//
+// /messages pages through one ordering: the timeline's room_seq from 1 up
+// and, below it, the history that other servers sent for a room this
+// server joined late (roomserver History, hist_seq from 0 down); tokens
+// are "r<position>". Paging back past the oldest event this server has
+// asks Config.Backfill once per request to extend the history from a
+// server in the room (federation /backfill); a page that grew that way
+// carries an end token even when it is short, so clients keep paging
+// until the room's creation.
 package clientapi

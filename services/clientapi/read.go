@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/axon-hs/axon/internal/httpx"
+	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/roomserver"
 	"github.com/axon-hs/axon/services/syncapi"
 )
@@ -220,8 +221,10 @@ const maxMessagesLimit = 1000
 func (a *API) pagePos(ctx context.Context, roomID, tok string) (int64, error) {
 	switch {
 	case strings.HasPrefix(tok, "r"):
+		// Positions from 1 up are the timeline's; 0 and below, the
+		// history fetched from other servers (roomserver History).
 		n, err := strconv.ParseInt(tok[1:], 10, 64)
-		if err != nil || n < 0 {
+		if err != nil || n < historyFloor {
 			return 0, httpx.InvalidParam("not a pagination token: " + tok)
 		}
 		return n, nil
@@ -263,7 +266,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
 	} else if dir == "b" {
 		from = upTo
 	}
-	var to int64 = -1
+	to := int64(noPos)
 	if tok := q.Get("to"); tok != "" {
 		if to, err = a.pagePos(r.Context(), roomID, tok); err != nil {
 			return err
@@ -271,22 +274,23 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
 	}
 	var evs []*roomserver.StoredEvent
 	var end int64
+	more := false // whether to give an end token however many came
 	if dir == "b" {
-		lo := int64(1)
-		if to >= 0 {
+		lo := int64(historyFloor)
+		if to != noPos {
 			lo = to + 1
 		}
-		evs, err = a.rooms.Events(r.Context(), info.Version, roomID, lo, min(from, upTo), limit, true)
+		evs, more, err = a.pageBack(r.Context(), info.Version, roomID, lo, min(from, upTo), limit)
 		end = lo - 1
 		if len(evs) > 0 {
 			end = evs[len(evs)-1].RoomSeq - 1
 		}
 	} else {
 		hi := upTo
-		if to >= 0 {
+		if to != noPos {
 			hi = min(hi, to)
 		}
-		evs, err = a.rooms.Events(r.Context(), info.Version, roomID, from+1, hi, limit, false)
+		evs, err = a.pageForward(r.Context(), info.Version, roomID, from+1, hi, limit)
 		end = hi
 		if len(evs) > 0 {
 			end = evs[len(evs)-1].RoomSeq
@@ -309,7 +313,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
 		resp["start"] = "r" + strconv.FormatInt(from, 10)
 	}
 	// An end token only while there may be more in that direction.
-	if len(evs) == limit && limit > 0 {
+	if (len(evs) == limit && limit > 0) || more {
 		resp["end"] = "r" + strconv.FormatInt(end, 10)
 	}
 	if filter.LazyLoadMembers && len(senders) > 0 {
@@ -403,4 +407,69 @@ func (a *API) context(w http.ResponseWriter, r *http.Request, d Device) error {
 		"end":           "r" + strconv.FormatInt(endSeq, 10),
 		"state":         a.clientAll(state),
 	})
+}
+
+// Pagination positions: the timeline's room_seq from 1 up, the history's
+// hist_seq from 0 down (never below historyFloor); noPos is none.
+const (
+	historyFloor = -1 << 60
+	noPos        = historyFloor - 1
+)
+
+// pageBack returns the room's events at positions [lo, hi], newest first,
+// at most limit: the timeline, then the history. When that runs out
+// before limit, the history is extended from other servers once
+// (Config.Backfill); more is then true if it grew, so that the client
+// keeps paging even on a short page.
+func (a *API) pageBack(ctx context.Context, v *roomversion.Version, roomID string, lo, hi int64, limit int) (evs []*roomserver.StoredEvent, more bool, err error) {
+	if hi >= 1 {
+		if evs, err = a.rooms.Events(ctx, v, roomID, max(lo, 1), hi, limit, true); err != nil {
+			return nil, false, err
+		}
+	}
+	if len(evs) >= limit || lo > 0 {
+		return evs, false, nil
+	}
+	from := min(hi, 0)
+	for round := 0; ; round++ {
+		if len(evs) > 0 && evs[len(evs)-1].RoomSeq <= 0 {
+			from = evs[len(evs)-1].RoomSeq - 1
+		}
+		hist, err := a.rooms.History(ctx, v, roomID, lo, from, limit-len(evs), true)
+		if err != nil {
+			return nil, false, err
+		}
+		evs = append(evs, hist...)
+		if len(evs) >= limit || round == 1 || a.cfg.Backfill == nil {
+			return evs, more, nil
+		}
+		added, err := a.cfg.Backfill(ctx, roomID)
+		if err != nil {
+			// The page is served from what this server has.
+			a.cfg.Logger.Warn("clientapi: backfill failed", "room_id", roomID, "err", err)
+			return evs, false, nil
+		}
+		if !added {
+			return evs, false, nil
+		}
+		more = true
+	}
+}
+
+// pageForward returns the room's events at positions [lo, hi], oldest
+// first, at most limit: the history, then the timeline.
+func (a *API) pageForward(ctx context.Context, v *roomversion.Version, roomID string, lo, hi int64, limit int) ([]*roomserver.StoredEvent, error) {
+	var evs []*roomserver.StoredEvent
+	if lo <= 0 {
+		hist, err := a.rooms.History(ctx, v, roomID, lo, min(hi, 0), limit, false)
+		if err != nil {
+			return nil, err
+		}
+		evs = hist
+	}
+	if len(evs) >= limit || hi < 1 {
+		return evs, nil
+	}
+	tl, err := a.rooms.Events(ctx, v, roomID, max(lo, 1), hi, limit-len(evs), false)
+	return append(evs, tl...), err
 }

@@ -107,6 +107,12 @@
 // local user has left joins the same way, through a server still in it:
 // this server's copy of the room is stale.
 //
+// A user who joined late pages back through the room's history: the
+// client API asks Joiner.Backfill, which sends /backfill from the
+// room's backward extremities to at most three servers in the room (50
+// events), verifies what comes back and has the room role add it to the
+// room's history (roomserver "History from before this server joined").
+//
 // # Invites and leaves (membership.go, memberclient.go)
 //
 // As the inviting server (Joiner.Invite): the invite is built on the

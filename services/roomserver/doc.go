@@ -124,6 +124,19 @@
 // the events in the states, bounded by maxResolveEvents; an index of auth
 // chains would spare that for large rooms.
 //
+// # History from before this server joined (history.go)
+//
+// A room joined through another server starts here at the join. Events
+// from before are fetched when a client pages back past it (federation
+// /backfill, Input.Backfill) and checked like received events against
+// their auth events, which must be known (the join's auth chain holds
+// most); those that pass are stored as outliers and listed in
+// history_events with hist_seq counting down from -1, newest first, each
+// backfill below the last. They change no state, extremity or timeline
+// position and are not published; Reader.History reads them and
+// BackwardExtremities says where the next backfill starts (nothing once
+// the create event is reached).
+//
 // # Invites to rooms this server is not in (invites.go)
 //
 // An invite of a local user that another server sends (federation

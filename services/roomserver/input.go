@@ -33,6 +33,12 @@ type Input struct {
 	// timeline here (auth events, state across a gap), checked by the
 	// writer the same way; they are stored as outliers.
 	Outliers []json.RawMessage `json:"outliers,omitempty"`
+	// Backfill are events from before the start of the room's timeline
+	// here, fetched from Origin (federation /backfill) and checked by the
+	// writer like PDUs: they are added to the room's history, which
+	// clients page through after the timeline, and change nothing else.
+	// Each has an outcome in Result.PDUs.
+	Backfill []json.RawMessage `json:"backfill,omitempty"`
 	// Origin is the server that sent the PDUs.
 	Origin string `json:"origin,omitempty"`
 	// Join is this server joining a room it does not know through

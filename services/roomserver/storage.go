@@ -140,6 +140,9 @@ type roomWrite struct {
 	// events are the room's events to write, outliers included, in
 	// room_seq order.
 	events []*persisted
+	// history lists backfilled events (outliers among events) in the
+	// room's history, newest first.
+	history []historyRow
 }
 
 // writeBatch persists the batch's rooms in one transaction, each guarded
@@ -182,6 +185,9 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 	} else {
 		tx.DeferExpect(1, errConflict, `UPDATE rooms SET head_seq = $1, depth = $2, extremities = $3
 			WHERE room_id = $4 AND head_seq = $5`, r.headSeq, r.extremDepth, extr, r.id, w.fromSeq)
+	}
+	for _, h := range w.history {
+		tx.Defer(`INSERT INTO history_events (room_id, hist_seq, event_id) VALUES ($1, $2, $3)`, w.r.id, h.seq, h.eventID)
 	}
 	for _, p := range w.events {
 		ev := p.ev

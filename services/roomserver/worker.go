@@ -203,6 +203,9 @@ func (w *partitionWorker) apply(ctx context.Context, b *batch, in *Input) (Resul
 	if in.Join != nil {
 		return w.applyJoin(ctx, b, in)
 	}
+	if len(in.Backfill) > 0 {
+		return w.applyBackfill(ctx, b, in)
+	}
 	if len(in.PDUs) > 0 || len(in.Outliers) > 0 {
 		return w.applyRemote(ctx, b, in)
 	}
