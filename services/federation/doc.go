@@ -26,16 +26,17 @@
 // other servers"). A PDU the room role cannot place because prev_events
 // or auth events are unknown is completed once from the origin
 // (/get_missing_events, at most 20 events, or /event_auth) and submitted
-// again; a gap that remains is answered with an error. Rejected PDUs are
-// answered with an error, soft-failed ones without.
+// again. A gap that remains is crossed: /state_ids gives the state before
+// the PDU, the events of it this server lacks are fetched (/event, or
+// /state when more than 50 are missing) and checked, and the room role
+// places the PDU on that state (roomserver Input.GapStates); what cannot
+// be fetched is answered with an error. Rejected PDUs are answered with
+// an error, soft-failed ones without.
 //
 // Server ACLs (matrix/acl) are applied per room: the PDUs of a room whose
 // current m.room.server_acl denies the origin are answered with an error
 // and not processed, and the DAG reads of such a room are refused with 403
 // M_FORBIDDEN.
-//
-// Not yet: a gap that /get_missing_events does not close is not bridged
-// with /state_ids.
 //
 // # EDUs (edus.go)
 //

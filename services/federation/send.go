@@ -235,8 +235,80 @@ func (a *API) submitWithGaps(ctx context.Context, origin, room string, evs []*ev
 			return nil, err
 		}
 		results[ev.ID()] = again[ev.ID()]
+		if again[ev.ID()] == roomserver.OutcomeMissingPrev {
+			// The gap is wider than /get_missing_events reaches: the
+			// event is placed on the state its origin says it follows.
+			if results[ev.ID()], err = a.acrossGap(ctx, origin, room, ev); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return results, nil
+}
+
+// maxGapFetches bounds the events of a gap's state fetched one by one
+// (/event); a state missing more is fetched whole (/state).
+const maxGapFetches = 50
+
+// acrossGap places ev, whose prev_events this server cannot get, on the
+// state before it as origin answers /state_ids (spec "Retrieving events
+// across a gap"): the state events and auth chain this server lacks are
+// fetched, checked and stored as outliers, and the room role places ev on
+// that state. It returns ev's outcome.
+func (a *API) acrossGap(ctx context.Context, origin, room string, ev *event.Event) (string, error) {
+	if a.cfg.Client == nil {
+		return roomserver.OutcomeMissingPrev, nil
+	}
+	q := "?event_id=" + url.QueryEscape(ev.ID())
+	var ids struct {
+		PDUIDs       []string `json:"pdu_ids"`
+		AuthChainIDs []string `json:"auth_chain_ids"`
+	}
+	if err := a.cfg.Client.GetJSON(ctx, origin, "/_matrix/federation/v1/state_ids/"+url.PathEscape(room)+q, &ids); err != nil {
+		a.log.Info("federation: state_ids across a gap failed", "destination", origin, "room_id", room, "err", err)
+		return roomserver.OutcomeMissingPrev, nil
+	}
+	missing, err := a.cfg.Reader.Unknown(ctx, room, append(slices.Clone(ids.PDUIDs), ids.AuthChainIDs...))
+	if err != nil {
+		return "", err
+	}
+	var raws []json.RawMessage
+	if len(missing) > maxGapFetches {
+		var state struct {
+			PDUs      []json.RawMessage `json:"pdus"`
+			AuthChain []json.RawMessage `json:"auth_chain"`
+		}
+		if err := a.cfg.Client.GetJSON(ctx, origin, "/_matrix/federation/v1/state/"+url.PathEscape(room)+q, &state); err != nil {
+			a.log.Info("federation: state across a gap failed", "destination", origin, "room_id", room, "err", err)
+			return roomserver.OutcomeMissingPrev, nil
+		}
+		raws = append(state.PDUs, state.AuthChain...)
+	} else {
+		for _, id := range missing {
+			var one struct {
+				PDUs []json.RawMessage `json:"pdus"`
+			}
+			if err := a.cfg.Client.GetJSON(ctx, origin, "/_matrix/federation/v1/event/"+url.PathEscape(id), &one); err != nil {
+				a.log.Info("federation: an event across a gap could not be fetched", "destination", origin, "event_id", id, "err", err)
+				return roomserver.OutcomeMissingPrev, nil
+			}
+			raws = append(raws, one.PDUs...)
+		}
+	}
+	outliers := a.checkedEvents(ctx, ev.Version(), room, raws, len(raws))
+	in := &roomserver.Input{RoomID: room, Origin: origin, PDUs: []json.RawMessage{ev.Canonical()},
+		GapStates: map[string][]string{ev.ID(): ids.PDUIDs}}
+	for _, o := range outliers {
+		in.Outliers = append(in.Outliers, o.Canonical())
+	}
+	res, err := a.cfg.Submit(ctx, in)
+	if err != nil {
+		return "", fmt.Errorf("federation: submit to %s: %w", room, err)
+	}
+	if res.Error != nil {
+		return res.Error.Message, nil
+	}
+	return res.PDUs[ev.ID()], nil
 }
 
 // submit hands events (and outliers) of one room to the room role.

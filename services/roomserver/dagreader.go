@@ -237,3 +237,39 @@ func sortByDepth(evs []*event.Event) {
 		return strings.Compare(a.ID(), b.ID())
 	})
 }
+
+// Unknown returns those of ids that this server does not have as events
+// of the room, in their order, each once.
+func (rd *Reader) Unknown(ctx context.Context, roomID string, ids []string) ([]string, error) {
+	have := map[string]bool{}
+	for rest := ids; len(rest) > 0; {
+		chunk := rest[:min(len(rest), 500)]
+		rest = rest[len(chunk):]
+		in, args := rd.db.AnyOf(2, chunk)
+		rows, err := rd.db.Query(ctx, `SELECT event_id FROM events WHERE room_id = $1 AND event_id `+in, append([]any{roomID}, args...)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			have[id] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	var out []string
+	for _, id := range ids {
+		if !have[id] {
+			have[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}

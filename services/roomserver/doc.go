@@ -98,7 +98,10 @@
 //
 //   - an event already in the timeline is skipped; one whose auth events
 //     or prev_events are not known here is refused and not stored (the
-//     writer fetches what is missing first);
+//     writer fetches what is missing first), unless the writer gives the
+//     state before it (Input.GapStates, from another server's /state_ids):
+//     the event is then placed on that state, its unknown prev_events
+//     left out of the DAG here;
 //   - the auth events must be the right ones (auth.CheckAuthEvents) and
 //     allow the event; then the state before the event must allow it.
 //     Either failure stores the event as rejected: never shown, never

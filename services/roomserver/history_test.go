@@ -78,3 +78,59 @@ func TestBackfill(t *testing.T) {
 		}
 	})
 }
+
+// TestGapState: a PDU whose prev_events are unknown is placed on the state
+// its origin says it follows (Input.GapStates); a state that does not
+// allow it rejects it; without one it waits for its prev_events.
+func TestGapState(t *testing.T) {
+	testenv.ForEachEngine(t, func(t *testing.T, e testenv.Engine) {
+		h := newHarness(t, e)
+		roomID := h.createRoom("12")
+		rm := newRemote(t, h, roomID, "12")
+		join := rm.event("m.room.member", sk(carol), carol, `{"membership":"join"}`, []*event.Event{h.head(rm.v, roomID)})
+		if out := rm.send(join); out[join.ID()] != "" {
+			t.Fatalf("join: %q", out[join.ID()])
+		}
+		state := h.currentState(roomID)
+		var stateIDs []string
+		for _, id := range state {
+			stateIDs = append(stateIDs, id)
+		}
+		missed := rm.event("m.room.message", nil, carol, `{"body":"never seen here"}`, []*event.Event{join})
+		after := rm.event("m.room.message", nil, carol, `{"body":"after the gap"}`, []*event.Event{missed})
+		if out := rm.send(after); out[after.ID()] != OutcomeMissingPrev {
+			t.Fatalf("without a gap state: %q", out[after.ID()])
+		}
+		gapped := func(ev *event.Event, ids []string) string {
+			res := h.submit(&Input{RoomID: roomID, Origin: remoteServer, PDUs: []json.RawMessage{ev.Canonical()},
+				GapStates: map[string][]string{ev.ID(): ids}})
+			if res.Error != nil {
+				t.Fatalf("submit: %+v", res.Error)
+			}
+			return res.PDUs[ev.ID()]
+		}
+		// A state without carol's join does not allow her message.
+		var noCarol []string
+		for k, id := range state {
+			if k.StateKey != carol {
+				noCarol = append(noCarol, id)
+			}
+		}
+		other := rm.event("m.room.message", nil, carol, `{"body":"other"}`, []*event.Event{missed})
+		if out := gapped(other, noCarol); !strings.HasPrefix(out, OutcomeRejected) {
+			t.Fatalf("on a state without carol: %q", out)
+		}
+		if out := gapped(after, stateIDs); out != "" {
+			t.Fatalf("across the gap: %q", out)
+		}
+		// Nothing known cites the join: it stays a forward extremity,
+		// beside the event across the gap.
+		ex := h.extremities(roomID)
+		if len(ex) != 2 || !slices.Contains(ex, after.ID()) || !slices.Contains(ex, join.ID()) {
+			t.Errorf("extremities after the gap: %v", ex)
+		}
+		if !maps.Equal(h.currentState(roomID), state) {
+			t.Error("a message across a gap changed the state")
+		}
+	})
+}

@@ -33,6 +33,12 @@ type Input struct {
 	// timeline here (auth events, state across a gap), checked by the
 	// writer the same way; they are stored as outliers.
 	Outliers []json.RawMessage `json:"outliers,omitempty"`
+	// GapStates gives, for a PDU whose prev_events this server does not
+	// have and could not get, the state before it (event IDs, as another
+	// server's /state_ids answered; the events among Outliers or known):
+	// the PDU is then placed on that state instead of its prev_events,
+	// which stay unknown.
+	GapStates map[string][]string `json:"gap_states,omitempty"`
 	// Backfill are events from before the start of the room's timeline
 	// here, fetched from Origin (federation /backfill) and checked by the
 	// writer like PDUs: they are added to the room's history, which

@@ -68,7 +68,7 @@ func (w *partitionWorker) applyRemote(ctx context.Context, b *batch, in *Input) 
 			res.PDUs[ev.ID()] = "the event is not in room " + r.id
 			continue
 		}
-		outcome, err := w.applyPDU(ctx, ds, ev)
+		outcome, err := w.applyPDU(ctx, ds, ev, in.GapStates[ev.ID()])
 		if err != nil {
 			return Result{}, err
 		}
@@ -86,7 +86,10 @@ func (w *partitionWorker) applyRemote(ctx context.Context, b *batch, in *Input) 
 // receipt of a PDU", steps 4 to 6; the writer did 1 to 3) and stages the
 // event. The outcome is "" for an event persisted as accepted, or says why
 // it was rejected, soft-failed (both persisted) or not persisted at all.
-func (w *partitionWorker) applyPDU(ctx context.Context, ds *dagSource, ev *event.Event) (string, error) {
+//
+// gapState, when not nil, is the state before the event to use when its
+// prev_events are unknown (Input.GapStates).
+func (w *partitionWorker) applyPDU(ctx context.Context, ds *dagSource, ev *event.Event, gapState []string) (string, error) {
 	r, rw := ds.r, ds.rw
 	if known, err := ds.inTimeline(ctx, ev.ID()); err != nil || known {
 		return "", err
@@ -107,19 +110,43 @@ func (w *partitionWorker) applyPDU(ctx context.Context, ds *dagSource, ev *event
 	}
 	// 5. The state before the event.
 	prevs := ev.PrevEvents()
+	gap := false
 	for _, p := range prevs {
 		known, err := ds.inTimeline(ctx, p)
 		if err != nil {
 			return "", err
 		}
 		if !known {
-			return errMissingPrev.Error(), nil
+			if gapState == nil {
+				return errMissingPrev.Error(), nil
+			}
+			gap = true
 		}
 	}
-	linear := len(r.extremities) == 1 && len(prevs) == 1 && prevs[0] == r.extremities[0].ID()
+	linear := !gap && len(r.extremities) == 1 && len(prevs) == 1 && prevs[0] == r.extremities[0].ID()
 	var before stateres.StateMap
 	var beforeState auth.State = r
-	if !linear {
+	if gap {
+		// Across a gap: the state another server says the event follows.
+		evs, err := ds.events(ctx, gapState)
+		if err != nil {
+			return "", err
+		}
+		if len(evs) != len(gapState) {
+			return "the state before the event across a gap is not all known", nil
+		}
+		before = stateres.StateMap{}
+		for _, s := range evs {
+			sk, isState := s.StateKey()
+			if !isState || s.RoomID() != r.id {
+				return "the state before the event across a gap holds a non-state event", nil
+			}
+			before[auth.StateKey{Type: s.Type(), StateKey: sk}] = s.ID()
+		}
+		if beforeState, err = ds.materialise(ctx, before); err != nil {
+			return "", err
+		}
+	} else if !linear {
 		states := make([]stateres.StateMap, 0, len(prevs))
 		for _, p := range prevs {
 			s, err := ds.stateAfter(ctx, p)
