@@ -766,3 +766,37 @@ func TestFederationBackfill(t *testing.T) {
 		t.Errorf("paging forward through the history:\n got %v\nwant %v", fwd, last)
 	}
 }
+
+// History visibility applies to servers: events of a room whose history
+// is visible to joined members only reach a server that had no user
+// joined at the time redacted.
+func TestFederationBackfillVisibility(t *testing.T) {
+	w := newFedWorld(t)
+	a := w.start(backends()[0], "a.fed.test")
+	b := w.start(backends()[0], "b.fed.test")
+	alice := a.register("alice")
+	room := alice.createRoom(map[string]any{"preset": "public_chat", "initial_state": []any{map[string]any{
+		"type": "m.room.history_visibility", "state_key": "", "content": map[string]any{"history_visibility": "joined"}}}})
+	secret := alice.send(room, "before bob")
+	bob := b.register("bob")
+	bob.must("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil)
+	open := alice.send(room, "after bob")
+
+	contents := map[string]map[string]any{}
+	testenv.Eventually(t, 10*time.Second, "bob pages back to both messages", func() bool {
+		resp := bob.must("GET", "/rooms/"+apiEsc(room)+"/messages?dir=b&limit=50", nil)
+		for _, e := range resp["chunk"].([]any) {
+			ev := e.(map[string]any)
+			contents[ev["event_id"].(string)], _ = ev["content"].(map[string]any)
+		}
+		_, s := contents[secret]
+		_, o := contents[open]
+		return s && o
+	})
+	if body, _ := contents[open]["body"].(string); body != "after bob" {
+		t.Errorf("the message after bob's join: %v", contents[open])
+	}
+	if len(contents[secret]) != 0 {
+		t.Errorf("the message before bob's join reached his server unredacted: %v", contents[secret])
+	}
+}

@@ -75,8 +75,12 @@
 // included, at most 100) answer servers that have a user joined to the
 // room now; others get 403 M_FORBIDDEN. Rejected and soft-failed events
 // are served like any other: other servers need them to follow the DAG.
-// History visibility for servers is not applied beyond that membership
-// test yet.
+// /event, /get_missing_events and /backfill apply history visibility
+// for the requesting server (visibility.go): an event whose state before
+// it makes it visible to joined (or invited) members only, while no user
+// of that server was joined (or invited) then, is served redacted, so the
+// server can follow the DAG without its content. /state and /state_ids
+// serve the state, which a joined server may see.
 //
 // # Joins, as the resident server
 //

@@ -106,7 +106,11 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request, req *Request) err
 	if evs[id] == nil {
 		return httpx.NotFound("unknown event " + id)
 	}
-	return a.transaction(w, []*event.Event{evs[id]})
+	shown, err := a.forServer(r.Context(), v, room, req.Origin, []*event.Event{evs[id]})
+	if err != nil {
+		return err
+	}
+	return a.transaction(w, shown)
 }
 
 // stateBefore answers the state before ?event_id= with its auth chain.
@@ -215,6 +219,9 @@ func (a *API) getMissingEvents(w http.ResponseWriter, r *http.Request, req *Requ
 	if err != nil {
 		return err
 	}
+	if evs, err = a.forServer(r.Context(), v, room, req.Origin, evs); err != nil {
+		return err
+	}
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"events": pdusOf(evs)})
 }
 
@@ -235,6 +242,9 @@ func (a *API) backfill(w http.ResponseWriter, r *http.Request, req *Request) err
 	}
 	evs, err := a.cfg.Reader.Walk(r.Context(), v, room, from, nil, true, min(limit, maxBackfill), 0)
 	if err != nil {
+		return err
+	}
+	if evs, err = a.forServer(r.Context(), v, room, req.Origin, evs); err != nil {
 		return err
 	}
 	return a.transaction(w, evs)
