@@ -308,6 +308,7 @@ func (s *server) start(ctx context.Context) error {
 			RemoteAlias:  s.remoteAlias,
 			RemoteInvite: joiner.Invite,
 			RejectInvite: joiner.RejectInvite,
+			RemoteKnock:  joiner.Knock,
 			Backfill:     joiner.Backfill,
 		})
 		ud, err = s.userData(roleCtx, authn, notifier, wakes, acc)

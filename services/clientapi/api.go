@@ -57,6 +57,9 @@ type Config struct {
 	// RejectInvite, when set, rejects an invite from another server to a
 	// room this server is not in, through the inviting server.
 	RejectInvite func(ctx context.Context, roomID, userID string, reason *string) error
+	// RemoteKnock, when set, knocks on a room this server is not in
+	// through one of servers (make_knock, send_knock).
+	RemoteKnock func(ctx context.Context, roomID, userID string, servers []string, content cjson.Value) (string, error)
 	// Backfill, when set, asks other servers for a room's events before
 	// the earliest this server has (federation /backfill) and has them
 	// stored; it reports whether any was added.
@@ -122,6 +125,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 		h("POST /createRoom", a.createRoom)
 		h("POST /join/{roomIdOrAlias}", a.joinByIDOrAlias)
 		h("POST /rooms/{roomId}/join", a.joinRoom)
+		h("POST /knock/{roomIdOrAlias}", a.knockByIDOrAlias)
 		h("POST /rooms/{roomId}/leave", a.leave)
 		h("POST /rooms/{roomId}/forget", a.forget)
 		h("POST /rooms/{roomId}/invite", a.invite)

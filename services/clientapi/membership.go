@@ -182,39 +182,47 @@ func (a *API) joinRemote(ctx context.Context, w http.ResponseWriter, roomID stri
 }
 
 func (a *API) joinByIDOrAlias(w http.ResponseWriter, r *http.Request, d Device) error {
-	target := r.PathValue("roomIdOrAlias")
 	var body reasonBody
 	if err := optionalBody(r, &body); err != nil {
 		return err
 	}
-	// Servers to join through, for a room this server is not in.
+	roomID, via, err := a.roomTarget(r)
+	if err != nil {
+		return err
+	}
+	return a.join(r.Context(), w, roomID, d, body.Reason, via)
+}
+
+// roomTarget resolves the {roomIdOrAlias} of /join and /knock to a room ID
+// and the servers to go through for a room this server is not in: the
+// client's via (and the older server_name) and, for an alias of another
+// server, those its directory answered.
+func (a *API) roomTarget(r *http.Request) (roomID string, via []string, err error) {
+	target := r.PathValue("roomIdOrAlias")
 	q := r.URL.Query()
-	via := append(q["via"], q["server_name"]...)
+	via = append(q["via"], q["server_name"]...)
 	switch {
 	case strings.HasPrefix(target, "!"):
 		if _, err := id.ParseRoomID(target); err != nil {
-			return httpx.InvalidParam("not a room ID: " + target)
+			return "", nil, httpx.InvalidParam("not a room ID: " + target)
 		}
-		return a.join(r.Context(), w, target, d, body.Reason, via)
+		return target, via, nil
 	case strings.HasPrefix(target, "#"):
 		alias, err := id.ParseRoomAlias(target)
 		if err != nil {
-			return httpx.InvalidParam("not a room alias: " + target)
+			return "", nil, httpx.InvalidParam("not a room alias: " + target)
 		}
 		if string(alias.Server()) != a.cfg.ServerName && a.cfg.RemoteAlias != nil {
 			roomID, servers, err := a.cfg.RemoteAlias(r.Context(), target)
 			if err != nil {
-				return err
+				return "", nil, err
 			}
-			return a.join(r.Context(), w, roomID, d, body.Reason, append(via, servers...))
+			return roomID, append(via, servers...), nil
 		}
 		roomID, err := a.resolveAlias(r.Context(), target)
-		if err != nil {
-			return err
-		}
-		return a.join(r.Context(), w, roomID, d, body.Reason, via)
+		return roomID, via, err
 	}
-	return httpx.InvalidParam("expected a room ID (!…) or a room alias (#…), got " + url.PathEscape(target))
+	return "", nil, httpx.InvalidParam("expected a room ID (!…) or a room alias (#…), got " + url.PathEscape(target))
 }
 
 func (a *API) leave(w http.ResponseWriter, r *http.Request, d Device) error {

@@ -96,6 +96,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	a.readRoutes(mux)
 	a.joinRoutes(mux)
 	a.membershipRoutes(mux)
+	a.knockRoutes(mux)
 	a.lookupRoutes(mux)
 }
 

@@ -146,8 +146,33 @@
 // user of the origin who is joined, invited or knocking, and /send_leave
 // (v2) accepts the signed leave like /send_join accepts a join.
 //
-// Not yet: knocks (make_knock, send_knock), invites of room versions 1
-// and 2 through the v1 endpoint, and third-party invites.
+// Not yet: invites of room versions 1 and 2 through the v1 endpoint, and
+// third-party invites.
+//
+// # Knocks (knocks.go, knockclient.go)
+//
+// As the resident server, /make_knock answers a knock template for a user
+// of the origin when the origin lists the room's version in ver (400
+// M_INCOMPATIBLE_ROOM_VERSION otherwise, and for versions before 7, which
+// have no knocking), the join rule is knock (or knock_restricted where the
+// version has it) and the user is not joined, invited or banned (403
+// M_FORBIDDEN). /send_knock checks the signed event (a knock of its
+// sender, a user of the origin, with good signatures: M_INVALID_PARAM
+// otherwise), has the room role accept it like a received PDU (403 when
+// the auth rules refuse it) and answers knock_room_state: the room's
+// identifying state (the invite's types, the create event among them) as
+// full PDUs.
+//
+// As the knocking server (Joiner.Knock): make_knock with every supported
+// version through the servers the client named and the room ID's server,
+// the template checked as the spec asks, completed with the reason and
+// the user's profile, signed here and sent with send_knock. The state
+// that comes back is verified (what fails is dropped) and kept with the
+// knock in roomserver Invites as an out-of-room membership "knock", so
+// that the user's /sync shows the room under rooms.knock. An invite from
+// the room (the knock accepted) replaces it; a join retires it; leaving
+// rescinds it through the server the knock went through (make_leave,
+// send_leave), like declining an invite.
 //
 // # Lookups (lookups.go, hierarchy.go)
 //

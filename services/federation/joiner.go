@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/matrix/cjson"
@@ -63,85 +62,39 @@ func (j *Joiner) Join(ctx context.Context, roomID, userID string, servers []stri
 			}
 		}
 	}
-	var last error = httpx.NotFound("no server to join " + roomID + " through")
-	tried := map[string]bool{}
-	for _, server := range servers {
-		if server == j.ServerName || tried[server] {
-			continue
-		}
-		tried[server] = true
-		eventID, err := j.joinVia(ctx, server, roomID, userID, content)
-		if err == nil {
-			if inv != nil {
-				if err := j.Invites.Retire(ctx, roomID, userID, "", nil); err != nil {
-					return "", err
-				}
-			}
-			return eventID, nil
-		}
-		if j.Logger != nil {
-			j.Logger.Info("federation: joining through a server failed", "destination", server, "room_id", roomID, "err", err)
-		}
-		last = err
+	var eventID string
+	err := j.throughServers(servers, "join", roomID, func(server string) error {
+		var err error
+		eventID, err = j.joinVia(ctx, server, roomID, userID, content)
+		return err
+	})
+	if err != nil {
+		return "", err
 	}
-	return "", last
+	if inv != nil {
+		if err := j.Invites.Retire(ctx, roomID, userID, "", nil); err != nil {
+			return "", err
+		}
+	}
+	return eventID, nil
 }
 
 // joinVia runs the handshake with one resident server.
 func (j *Joiner) joinVia(ctx context.Context, server, roomID, userID string, content cjson.Value) (string, error) {
-	vers := url.Values{}
-	for _, v := range roomversion.IDs() {
-		vers.Add("ver", v)
-	}
-	var mj struct {
-		RoomVersion string          `json:"room_version"`
-		Event       json.RawMessage `json:"event"`
-	}
-	path := "/_matrix/federation/v1/make_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(userID) + "?" + vers.Encode()
-	if err := j.Client.GetJSON(ctx, server, path, &mj); err != nil {
-		return "", remoteError(err)
-	}
-	if mj.RoomVersion == "" {
-		mj.RoomVersion = "1"
-	}
-	v, ok := roomversion.Lookup(mj.RoomVersion)
-	if !ok {
-		return "", httpx.UnsupportedRoomVersion("the room has version " + mj.RoomVersion + ", which this server does not support")
-	}
-	proto, err := cjson.Parse(mj.Event, event.JSONRules(v))
-	if err != nil || proto.Kind() != cjson.Object {
-		return "", fmt.Errorf("federation: %s answered make_join with an invalid template", server)
-	}
-	if proto.Get("type").StrOr("") != "m.room.member" || proto.Get("state_key").StrOr("") != userID ||
-		proto.Get("sender").StrOr("") != userID || proto.Get("room_id").StrOr("") != roomID {
-		return "", fmt.Errorf("federation: %s answered make_join with a template for another join", server)
-	}
-	// The template's content (membership, join_authorised_via_users_server)
-	// with this user's profile fields.
-	merged := proto.Get("content")
-	if merged.Kind() != cjson.Object {
-		merged = cjson.ObjectValue()
-	}
-	for _, m := range content.Members() {
-		if m.Key != "membership" && m.Key != "join_authorised_via_users_server" {
-			merged = merged.With(m.Key, m.Value)
-		}
-	}
-	proto = proto.With("content", merged.With("membership", cjson.StringValue("join"))).
-		With("origin_server_ts", cjson.IntValue(time.Now().UnixMilli())).Without("signatures", "hashes", "unsigned")
-	if proto, err = withEventID(v, proto, j.ServerName); err != nil {
+	v, proto, err := j.makeTemplate(ctx, server, "join", roomID, userID, true)
+	if err != nil {
 		return "", err
 	}
-	join, err := event.Build(v, proto, j.ServerName, j.Key)
+	join, err := j.signMember(v, proto, "join", content, true)
 	if err != nil {
-		return "", fmt.Errorf("federation: the join template of %s does not make a valid event: %w", server, err)
+		return "", fmt.Errorf("federation: %s: %w", server, err)
 	}
 	var sj struct {
 		State     []json.RawMessage `json:"state"`
 		AuthChain []json.RawMessage `json:"auth_chain"`
 		Event     json.RawMessage   `json:"event"`
 	}
-	path = "/_matrix/federation/v2/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(join.ID())
+	path := "/_matrix/federation/v2/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(join.ID())
 	if err := j.Client.SendJSON(ctx, server, http.MethodPut, path, join.Canonical(), &sj); err != nil {
 		return "", remoteError(err)
 	}

@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,9 +9,7 @@ import (
 	"slices"
 
 	"github.com/axon-hs/axon/internal/httpx"
-	"github.com/axon-hs/axon/matrix/auth"
 	"github.com/axon-hs/axon/matrix/cjson"
-	"github.com/axon-hs/axon/matrix/event"
 	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/roomserver"
@@ -58,11 +57,7 @@ func (a *API) makeJoin(w http.ResponseWriter, r *http.Request, req *Request) err
 	if !slices.Contains(supported, v.ID) {
 		return httpx.IncompatibleRoomVersion("room "+room+" has version "+v.ID+", which "+req.Origin+" does not support", v.ID)
 	}
-	state, err := a.cfg.Reader.CurrentStateIDs(ctx, room)
-	if err != nil {
-		return err
-	}
-	if err := a.mayJoin(r, v, room, user, state); err != nil {
+	if err := a.mayJoin(ctx, v, room, user); err != nil {
 		return err
 	}
 	content := cjson.ObjectValue(cjson.Member{Key: "membership", Value: cjson.StringValue("join")})
@@ -77,23 +72,10 @@ func (a *API) makeJoin(w http.ResponseWriter, r *http.Request, req *Request) err
 // membership cannot allow (send_join checks the auth rules for real).
 // Restricted joins, which need a user of this server to authorise them,
 // are not offered yet.
-func (a *API) mayJoin(r *http.Request, v *roomversion.Version, room, user string, state map[auth.StateKey]string) error {
-	ids := []string{}
-	for _, k := range []auth.StateKey{{Type: "m.room.join_rules"}, {Type: "m.room.member", StateKey: user}} {
-		if sid, ok := state[k]; ok {
-			ids = append(ids, sid)
-		}
-	}
-	evs, err := a.cfg.Reader.PDUs(r.Context(), v, room, ids)
+func (a *API) mayJoin(ctx context.Context, v *roomversion.Version, room, user string) error {
+	rule, membership, err := a.joinRuleAndMembership(ctx, v, room, user)
 	if err != nil {
 		return err
-	}
-	rule, membership := "invite", ""
-	if ev := evs[state[auth.StateKey{Type: "m.room.join_rules"}]]; ev != nil {
-		rule = ev.Content().Get("join_rule").StrOr("invite")
-	}
-	if ev := evs[state[auth.StateKey{Type: "m.room.member", StateKey: user}]]; ev != nil {
-		membership = ev.Membership()
 	}
 	switch {
 	case membership == "ban":
@@ -121,21 +103,11 @@ func (a *API) sendJoin(w http.ResponseWriter, r *http.Request, req *Request) err
 	if err := a.checkACL(ctx, room, req.Origin); err != nil {
 		return err
 	}
-	ev, err := event.Parse(v, req.Body)
+	ev, err := receivedMember(v, req.Body, room, eventID, req.Origin, "join", httpx.BadJSON)
 	if err != nil {
-		return httpx.BadJSON("the join event is not valid: " + err.Error())
-	}
-	if ev.ID() != eventID || ev.RoomID() != room {
-		return httpx.BadJSON("the event's ID or room does not match the path")
-	}
-	sk, _ := ev.StateKey()
-	if ev.Type() != "m.room.member" || ev.Membership() != "join" || sk != ev.Sender() {
-		return httpx.BadJSON("the event is not a join of its sender")
-	}
-	if err := userOfOrigin(ev.Sender(), req.Origin); err != nil {
 		return err
 	}
-	if err := a.acceptMember(ctx, req.Origin, room, ev); err != nil {
+	if err := a.acceptMember(ctx, req.Origin, room, ev, httpx.BadJSON); err != nil {
 		return err
 	}
 	stateIDs, err := a.cfg.Reader.StateIDsBefore(ctx, room, ev.ID())

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/axon-hs/axon/internal/httpx"
@@ -13,7 +14,6 @@ import (
 	"github.com/axon-hs/axon/matrix/cjson"
 	"github.com/axon-hs/axon/matrix/event"
 	"github.com/axon-hs/axon/matrix/id"
-	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/roomserver"
 )
 
@@ -54,7 +54,7 @@ func (j *Joiner) Invite(ctx context.Context, roomID, sender, target string, cont
 	if err := auth.Check(ev, authState); err != nil {
 		return "", httpx.Forbidden("the invite is not allowed: " + err.Error())
 	}
-	roomState, err := j.inviteState(ctx, v, roomID, sender)
+	roomState, err := identifyingState(ctx, j.Reader, v, roomID, sender)
 	if err != nil {
 		return "", err
 	}
@@ -90,39 +90,14 @@ func (j *Joiner) Invite(ctx context.Context, roomID, sender, target string, cont
 	return signed.ID(), nil
 }
 
-// inviteState is the room state shared with an invited server: the
-// identifying events and the inviter's membership, as full PDUs.
-func (j *Joiner) inviteState(ctx context.Context, v *roomversion.Version, roomID, sender string) ([]json.RawMessage, error) {
-	state, err := j.Reader.CurrentStateIDs(ctx, roomID)
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, typ := range inviteStateTypes {
-		if sid, ok := state[auth.StateKey{Type: typ}]; ok {
-			ids = append(ids, sid)
-		}
-	}
-	if sid, ok := state[auth.StateKey{Type: "m.room.member", StateKey: sender}]; ok {
-		ids = append(ids, sid)
-	}
-	evs, err := j.Reader.PDUs(ctx, v, roomID, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]json.RawMessage, 0, len(ids))
-	for _, sid := range ids {
-		if ev := evs[sid]; ev != nil {
-			out = append(out, ev.Canonical())
-		}
-	}
-	return out, nil
-}
-
 // RejectInvite rejects a local user's invite to a room this server is not
 // in (spec "Leaving Rooms (Rejecting Invites)"): make_leave and send_leave
 // v2 through the inviting server, then the invite is retired and the
-// user's /sync shows the room left. servers are tried after the inviter's.
+// user's /sync shows the room left. The room ID's server, when it names
+// one, is tried after the inviter's.
+//
+// A knock on such a room is rescinded the same way, through the server
+// the knock went through.
 func (j *Joiner) RejectInvite(ctx context.Context, roomID, userID string, reason *string) error {
 	inv, err := j.Invites.Get(ctx, roomID, userID)
 	if err != nil {
@@ -132,66 +107,46 @@ func (j *Joiner) RejectInvite(ctx context.Context, roomID, userID string, reason
 		return httpx.NotFound("there is no invite of " + userID + " to " + roomID)
 	}
 	var servers []string
-	if sid, err := id.ParseUserID(inv.Sender); err == nil {
+	if inv.IsKnock() {
+		if inv.Via != "" {
+			servers = append(servers, inv.Via)
+		}
+	} else if sid, err := id.ParseUserID(inv.Sender); err == nil {
 		servers = append(servers, string(sid.Server()))
 	}
 	if rid, err := id.ParseRoomID(roomID); err == nil {
-		if s, ok := rid.Server(); ok && string(s) != servers[0] {
+		if s, ok := rid.Server(); ok && !slices.Contains(servers, string(s)) {
 			servers = append(servers, string(s))
 		}
 	}
-	var last error
-	for _, server := range servers {
-		leave, err := j.leaveVia(ctx, server, roomID, userID, reason)
-		if err != nil {
-			last = err
-			if j.Logger != nil {
-				j.Logger.Info("federation: rejecting an invite through a server failed", "destination", server, "room_id", roomID, "err", err)
-			}
-			continue
-		}
-		return j.Invites.Retire(ctx, roomID, userID, leave.ID(), leave.Canonical())
+	var leave *event.Event
+	err = j.throughServers(servers, "leave", roomID, func(server string) error {
+		var err error
+		leave, err = j.leaveVia(ctx, server, roomID, userID, reason)
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	return last
+	return j.Invites.Retire(ctx, roomID, userID, leave.ID(), leave.Canonical())
 }
 
 // leaveVia runs make_leave and send_leave with one resident server and
 // returns the leave event it accepted.
 func (j *Joiner) leaveVia(ctx context.Context, server, roomID, userID string, reason *string) (*event.Event, error) {
-	var ml struct {
-		RoomVersion string          `json:"room_version"`
-		Event       json.RawMessage `json:"event"`
+	v, proto, err := j.makeTemplate(ctx, server, "leave", roomID, userID, false)
+	if err != nil {
+		return nil, err
 	}
-	path := "/_matrix/federation/v1/make_leave/" + url.PathEscape(roomID) + "/" + url.PathEscape(userID)
-	if err := j.Client.GetJSON(ctx, server, path, &ml); err != nil {
-		return nil, remoteError(err)
-	}
-	if ml.RoomVersion == "" {
-		ml.RoomVersion = "1"
-	}
-	v, ok := roomversion.Lookup(ml.RoomVersion)
-	if !ok {
-		return nil, httpx.UnsupportedRoomVersion("the room has version " + ml.RoomVersion + ", which this server does not support")
-	}
-	proto, err := cjson.Parse(ml.Event, event.JSONRules(v))
-	if err != nil || proto.Kind() != cjson.Object || proto.Get("type").StrOr("") != "m.room.member" ||
-		proto.Get("state_key").StrOr("") != userID || proto.Get("sender").StrOr("") != userID || proto.Get("room_id").StrOr("") != roomID {
-		return nil, fmt.Errorf("federation: %s answered make_leave with an invalid template", server)
-	}
-	content := cjson.ObjectValue(cjson.Member{Key: "membership", Value: cjson.StringValue("leave")})
+	content := cjson.ObjectValue()
 	if reason != nil {
 		content = content.With("reason", cjson.StringValue(*reason))
 	}
-	proto = proto.With("content", content).With("origin_server_ts", cjson.IntValue(time.Now().UnixMilli())).
-		Without("signatures", "hashes", "unsigned")
-	if proto, err = withEventID(v, proto, j.ServerName); err != nil {
-		return nil, err
-	}
-	leave, err := event.Build(v, proto, j.ServerName, j.Key)
+	leave, err := j.signMember(v, proto, "leave", content, false)
 	if err != nil {
-		return nil, fmt.Errorf("federation: the leave template of %s does not make a valid event: %w", server, err)
+		return nil, fmt.Errorf("federation: %s: %w", server, err)
 	}
-	path = "/_matrix/federation/v2/send_leave/" + url.PathEscape(roomID) + "/" + url.PathEscape(leave.ID())
+	path := "/_matrix/federation/v2/send_leave/" + url.PathEscape(roomID) + "/" + url.PathEscape(leave.ID())
 	if err := j.Client.SendJSON(ctx, server, http.MethodPut, path, json.RawMessage(leave.Canonical()), nil); err != nil {
 		return nil, remoteError(err)
 	}

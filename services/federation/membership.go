@@ -140,35 +140,27 @@ func (a *API) sendLeave(w http.ResponseWriter, r *http.Request, req *Request) er
 	if err != nil {
 		return err
 	}
-	ev, err := event.Parse(v, req.Body)
+	ev, err := receivedMember(v, req.Body, room, eventID, req.Origin, "leave", httpx.BadJSON)
 	if err != nil {
-		return httpx.BadJSON("the leave event is not valid: " + err.Error())
-	}
-	if ev.ID() != eventID || ev.RoomID() != room {
-		return httpx.BadJSON("the event's ID or room does not match the path")
-	}
-	sk, _ := ev.StateKey()
-	if ev.Type() != "m.room.member" || ev.Membership() != "leave" || sk != ev.Sender() {
-		return httpx.BadJSON("the event is not a leave of its sender")
-	}
-	if err := userOfOrigin(ev.Sender(), req.Origin); err != nil {
 		return err
 	}
-	if err := a.acceptMember(ctx, req.Origin, room, ev); err != nil {
+	if err := a.acceptMember(ctx, req.Origin, room, ev, httpx.BadJSON); err != nil {
 		return err
 	}
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{})
 }
 
-// acceptMember verifies a member event sent directly (send_leave) and has
-// the room role accept it like a received PDU.
-func (a *API) acceptMember(ctx context.Context, origin, room string, ev *event.Event) error {
+// acceptMember verifies a member event sent directly (send_join,
+// send_leave, send_knock) and has the room role accept it like a received
+// PDU. An event the auth rules refuse is 403 M_FORBIDDEN; one whose
+// signatures fail or that cannot be placed is answered with bad.
+func (a *API) acceptMember(ctx context.Context, origin, room string, ev *event.Event, bad func(string) *httpx.Error) error {
 	checked, errs, err := a.verify(ctx, []received{{ev: ev, room: room}})
 	if err != nil {
 		return err
 	}
 	if len(checked) == 0 {
-		return httpx.Forbidden(errs[ev.ID()])
+		return bad("the event's signature check failed: " + errs[ev.ID()])
 	}
 	results, err := a.submit(ctx, origin, room, []*event.Event{checked[0].ev}, nil)
 	if err != nil {
@@ -178,7 +170,7 @@ func (a *API) acceptMember(ctx context.Context, origin, room string, ev *event.E
 		if strings.HasPrefix(outcome, roomserver.OutcomeRejected) || strings.HasPrefix(outcome, roomserver.OutcomeSoftFailed) {
 			return httpx.Forbidden("the event is not allowed: " + outcome)
 		}
-		return httpx.BadJSON("the event cannot be placed in the room: " + outcome)
+		return bad("the event cannot be placed in the room: " + outcome)
 	}
 	return nil
 }
@@ -293,4 +285,54 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request, req *Request) error
 		}
 	}
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"event": json.RawMessage(signed.Canonical())})
+}
+
+// joinRuleAndMembership returns the room's current join rule ("invite"
+// when it has none) and the user's current membership ("" for none).
+func (a *API) joinRuleAndMembership(ctx context.Context, v *roomversion.Version, room, user string) (rule, membership string, err error) {
+	state, err := a.cfg.Reader.CurrentStateIDs(ctx, room)
+	if err != nil {
+		return "", "", err
+	}
+	rulesKey, memberKey := auth.StateKey{Type: "m.room.join_rules"}, auth.StateKey{Type: "m.room.member", StateKey: user}
+	var ids []string
+	for _, k := range []auth.StateKey{rulesKey, memberKey} {
+		if sid, ok := state[k]; ok {
+			ids = append(ids, sid)
+		}
+	}
+	evs, err := a.cfg.Reader.PDUs(ctx, v, room, ids)
+	if err != nil {
+		return "", "", err
+	}
+	rule = "invite"
+	if ev := evs[state[rulesKey]]; ev != nil {
+		rule = ev.Content().Get("join_rule").StrOr("invite")
+	}
+	if ev := evs[state[memberKey]]; ev != nil {
+		membership = ev.Membership()
+	}
+	return rule, membership, nil
+}
+
+// receivedMember parses the member event a server sent directly
+// (send_join, send_leave, send_knock) and checks that it is the one the
+// path names, a change of its sender's own membership to membership, and
+// sent by a user of the origin. Failures are answered with bad.
+func receivedMember(v *roomversion.Version, body []byte, room, eventID, origin, membership string, bad func(string) *httpx.Error) (*event.Event, error) {
+	ev, err := event.Parse(v, body)
+	if err != nil {
+		return nil, bad("the " + membership + " event is not valid: " + err.Error())
+	}
+	if ev.ID() != eventID || ev.RoomID() != room {
+		return nil, bad("the event's ID or room does not match the path")
+	}
+	sk, _ := ev.StateKey()
+	if ev.Type() != "m.room.member" || ev.Membership() != membership || sk != ev.Sender() {
+		return nil, bad("the event is not a " + membership + " of its sender")
+	}
+	if uid, err := id.ParseUserID(ev.Sender()); err != nil || string(uid.Server()) != origin {
+		return nil, bad("the sender " + ev.Sender() + " is not a user of " + origin)
+	}
+	return ev, nil
 }

@@ -153,6 +153,14 @@
 // retires the row (the join itself is an ordinary room event); a
 // rejection retires it and announces the leave the same way.
 //
+// A knock of a local user on a room this server is not in (federation
+// send_knock) is kept in the same table (migration 0204: membership
+// "knock", and via, the resident server it went through) with the state
+// the resident server answered, and announced as the membership "knock".
+// An invite of the same room and user replaces it (the knock was
+// accepted); a rescinding leave through via retires it like a rejected
+// invite. Rows without the columns are invites.
+//
 // # What it must never do
 //
 // Write room tables outside the partition owner's transaction; answer a

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/axon-hs/axon/matrix/cjson"
+	"github.com/axon-hs/axon/matrix/event"
 	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/services/pushrules"
 	"github.com/axon-hs/axon/services/roomserver"
@@ -163,7 +163,11 @@ func (s *syncRequest) compute(ctx context.Context) (*computed, []string, error) 
 			}
 		case "knock":
 			if changed || s.fullState {
-				rooms.Knock[roomID] = &knockedRoom{KnockState: stateList{Events: []roomserver.ClientEvent{}}}
+				kr, err := s.knockedRoom(ctx, roomID, cur)
+				if err != nil {
+					return nil, nil, err
+				}
+				rooms.Knock[roomID] = kr
 				c.changes++
 			}
 		}
@@ -756,15 +760,29 @@ var strippedTypes = []string{"m.room.create", "m.room.join_rules", "m.room.canon
 	"m.room.name", "m.room.encryption", "m.room.topic"}
 
 func (s *syncRequest) invitedRoom(ctx context.Context, roomID string, to int64) (*invitedRoom, error) {
-	a := s.api
-	// An invite from another server to a room this server is not in
-	// carries the state to show.
-	if inv, err := a.rooms.RemoteInvite(ctx, roomID, s.userID); err != nil {
+	evs, err := s.outsiderState(ctx, roomID, to, false)
+	if err != nil {
 		return nil, err
-	} else if inv != nil {
-		return remoteInvited(inv), nil
+	}
+	return &invitedRoom{InviteState: strippedList{Events: evs}}, nil
+}
+
+// outsiderState is what an invited or knocking user is shown of a room,
+// stripped: for an invite or knock of another server's room this server
+// is not in, the state that came with it and the membership itself;
+// otherwise the room's identifying state and the user's membership as of
+// position to.
+func (s *syncRequest) outsiderState(ctx context.Context, roomID string, to int64, knock bool) ([]strippedEvent, error) {
+	a := s.api
+	if r, err := a.rooms.RemoteInvite(ctx, roomID, s.userID); err != nil {
+		return nil, err
+	} else if r != nil && r.IsKnock() == knock {
+		return remoteStripped(r), nil
 	}
 	info, err := s.roomInfo(ctx, roomID)
+	if errors.Is(err, roomserver.ErrNotFound) {
+		return []strippedEvent{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -776,21 +794,25 @@ func (s *syncRequest) invitedRoom(ctx context.Context, roomID string, to int64) 
 	if err != nil {
 		return nil, err
 	}
-	inv, err := a.rooms.StateEvent(ctx, info.Version, roomID, seq, "m.room.member", s.userID)
+	own, err := a.rooms.StateEvent(ctx, info.Version, roomID, seq, "m.room.member", s.userID)
 	if err != nil && !errors.Is(err, roomserver.ErrNotFound) {
 		return nil, err
 	}
-	if inv != nil {
-		state = append(state, inv)
+	if own != nil {
+		state = append(state, own)
 	}
-	ir := &invitedRoom{InviteState: strippedList{Events: []strippedEvent{}}}
+	return strippedOf(state), nil
+}
+
+// strippedOf is the stripped form of state events (type, state_key,
+// sender, content).
+func strippedOf(state []*roomserver.StoredEvent) []strippedEvent {
+	out := make([]strippedEvent, 0, len(state))
 	for _, ev := range state {
 		sk, _ := ev.StateKey()
-		ir.InviteState.Events = append(ir.InviteState.Events, strippedEvent{
-			Type: ev.Type(), StateKey: sk, Sender: ev.Sender(), Content: ev.Content(),
-		})
+		out = append(out, strippedEvent{Type: ev.Type(), StateKey: sk, Sender: ev.Sender(), Content: ev.Content()})
 	}
-	return ir, nil
+	return out
 }
 
 // roomInfo is the room's ID and version (the head is not needed: /sync
@@ -800,25 +822,39 @@ func (s *syncRequest) roomInfo(ctx context.Context, roomID string) (roomserver.R
 	return roomserver.RoomInfo{ID: roomID, Version: v}, err
 }
 
-// remoteInvited is the invite_state of an invite from another server: the
-// stripped form of the state it shared and of the invite itself.
-func remoteInvited(inv *roomserver.RemoteInvite) *invitedRoom {
-	ir := &invitedRoom{InviteState: strippedList{Events: []strippedEvent{}}}
-	for _, raw := range append(slices.Clone(inv.RoomState), inv.Event) {
-		obj, err := cjson.Parse(raw, cjson.Lenient)
-		if err != nil || obj.Kind() != cjson.Object {
-			continue
-		}
-		typ, _ := obj.Get("type").Str()
-		sk, isState := obj.Get("state_key").Str()
-		if !isState || typ == "" || (typ != "m.room.member" && !slices.Contains(strippedTypes, typ)) {
-			continue
-		}
-		if typ == "m.room.member" && sk != inv.UserID {
-			continue
-		}
-		snd, _ := obj.Get("sender").Str()
-		ir.InviteState.Events = append(ir.InviteState.Events, strippedEvent{Type: typ, StateKey: sk, Sender: snd, Content: obj.Get("content")})
+// remoteStripped is the invite_state or knock_state of an invite or a
+// knock of another server's room this server is not in: the stripped form
+// of the identifying state that server shared and of the membership
+// itself.
+func remoteStripped(inv *roomserver.RemoteInvite) []strippedEvent {
+	out := []strippedEvent{}
+	v, ok := roomversion.Lookup(inv.RoomVersion)
+	if !ok {
+		return out
 	}
-	return ir
+	for _, raw := range append(slices.Clone(inv.RoomState), inv.Event) {
+		ev, err := event.Parse(v, raw)
+		if err != nil || ev.RoomID() != inv.RoomID {
+			continue
+		}
+		sk, isState := ev.StateKey()
+		if !isState || (ev.Type() != "m.room.member" && !slices.Contains(strippedTypes, ev.Type())) {
+			continue
+		}
+		if ev.Type() == "m.room.member" && sk != inv.UserID {
+			continue
+		}
+		out = append(out, strippedEvent{Type: ev.Type(), StateKey: sk, Sender: ev.Sender(), Content: ev.Content()})
+	}
+	return out
+}
+
+// knockedRoom is the knock_state of a room the user knocks on
+// (outsiderState).
+func (s *syncRequest) knockedRoom(ctx context.Context, roomID string, to int64) (*knockedRoom, error) {
+	evs, err := s.outsiderState(ctx, roomID, to, true)
+	if err != nil {
+		return nil, err
+	}
+	return &knockedRoom{KnockState: strippedList{Events: evs}}, nil
 }

@@ -15,6 +15,9 @@
 // another server to a room this server is not in, or its rejection) is
 // indexed as a membership only; /sync shows such an invite with the state
 // that came with it, and its rejection as a left room with nothing else.
+// A knock shows as rooms.knock with knock_state: the state the resident
+// server answered for a room this server is not in, else the room's
+// identifying state and the knock.
 //
 // # /sync
 //

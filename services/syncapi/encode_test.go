@@ -42,7 +42,7 @@ func TestSyncResponseAppendJSONMatchesEncodingJSON(t *testing.T) {
 			},
 			Invite: map[string]*invitedRoom{"!i:x": {InviteState: strippedList{Events: []strippedEvent{{Content: content, Sender: "@a:x", Type: "m.room.name"}}}}},
 			Leave:  map[string]*leftRoom{"!l:x": {Timeline: tl, State: stateList{Events: evs[1:]}, AccountData: raw}},
-			Knock:  map[string]*knockedRoom{"!k:x": {KnockState: stateList{Events: evs[2:]}}},
+			Knock:  map[string]*knockedRoom{"!k:x": {KnockState: strippedList{Events: []strippedEvent{{Content: content, Sender: "@a:x", Type: "m.room.name"}}}}},
 		},
 		AccountData:            raw,
 		Presence:               raw,

@@ -199,7 +199,7 @@ type strippedList struct {
 }
 
 type knockedRoom struct {
-	KnockState stateList `json:"knock_state"`
+	KnockState strippedList `json:"knock_state"`
 }
 
 type leftRoom struct {
