@@ -26,8 +26,10 @@
 // document's valid_until_ts and seven days after it was fetched; an old key
 // until its expired_ts. A key missing or not valid for the time asked
 // about is fetched again, but one server is asked at most once per
-// Config.RefetchInterval (default one minute) by each process, and
-// concurrent questions about the same server share one fetch.
+// Config.RefetchInterval (default one minute) by each process, or once
+// per Config.UnknownKeyRefetchInterval (default 5 s) when the key ID asked
+// for was never seen (the server has just rotated its key); concurrent
+// questions about the same server share one fetch.
 //
 // # The notary
 //

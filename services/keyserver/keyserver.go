@@ -49,6 +49,12 @@ type Config struct {
 	// RefetchInterval is the least time between two fetches of one
 	// server's keys by this process (default 1 minute).
 	RefetchInterval time.Duration
+	// UnknownKeyRefetchInterval is the least time between two fetches of
+	// one server by this process when a key ID never seen is asked for
+	// (default DefaultUnknownKeyRefetchInterval): a server that has just
+	// rotated its key is believed within seconds, not after a whole
+	// RefetchInterval.
+	UnknownKeyRefetchInterval time.Duration
 	// CacheServers bounds the servers whose keys are kept in memory
 	// (default 10,000).
 	CacheServers int
@@ -103,6 +109,9 @@ func New(db *store.DB, cfg Config) (*Service, error) {
 	}
 	if cfg.RefetchInterval == 0 {
 		cfg.RefetchInterval = time.Minute
+	}
+	if cfg.UnknownKeyRefetchInterval == 0 {
+		cfg.UnknownKeyRefetchInterval = DefaultUnknownKeyRefetchInterval
 	}
 	if cfg.CacheServers == 0 {
 		cfg.CacheServers = 10000
@@ -238,6 +247,20 @@ func satisfied(ks map[keys.KeyID]keys.VerifyKey, rs []Request) bool {
 	return true
 }
 
+// unknownKey reports whether rs ask for a key ID that ks does not hold.
+func unknownKey(ks map[keys.KeyID]keys.VerifyKey, rs []Request) bool {
+	for _, r := range rs {
+		if _, ok := ks[r.KeyID]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultUnknownKeyRefetchInterval is Config.UnknownKeyRefetchInterval's
+// default.
+const DefaultUnknownKeyRefetchInterval = 5 * time.Second
+
 // serverKeys returns what is known of server's keys after making sure, as
 // far as the fetch rules allow, that rs are answered.
 func (s *Service) serverKeys(ctx context.Context, server string, rs []Request) (map[keys.KeyID]keys.VerifyKey, error) {
@@ -252,7 +275,11 @@ func (s *Service) serverKeys(ctx context.Context, server string, rs []Request) (
 			return ks, nil
 		}
 		load := !r.loaded
-		fetch := s.cfg.Fetcher != nil && (r.attempt.IsZero() || s.cfg.Now().Sub(r.attempt) >= s.cfg.RefetchInterval)
+		interval := s.cfg.RefetchInterval
+		if r.loaded && unknownKey(r.keys, rs) {
+			interval = min(interval, s.cfg.UnknownKeyRefetchInterval)
+		}
+		fetch := s.cfg.Fetcher != nil && (r.attempt.IsZero() || s.cfg.Now().Sub(r.attempt) >= interval)
 		if !load && !fetch {
 			ks := maps.Clone(r.keys)
 			s.mu.Unlock()

@@ -229,9 +229,19 @@ func TestFetchDirectAndRemember(t *testing.T) {
 		if !ok || vk.ValidUntilTS < w.clock.Now().UnixMilli() {
 			t.Errorf("after b is back: %+v %v", vk, ok)
 		}
-		// An unknown key is simply absent.
+		// An unknown key is simply absent; asking for one fetches again
+		// after the shorter interval for unknown keys, not before.
+		fetches := w.net.count("b.test")
 		if _, ok := lookup(t, a, Request{Server: "b.test", KeyID: "ed25519:nope"})("b.test", "ed25519:nope"); ok {
 			t.Error("unknown key found")
+		}
+		if n := w.net.count("b.test"); n != fetches {
+			t.Errorf("an unknown key asked for right after a fetch: %d fetches, want %d", n, fetches)
+		}
+		w.clock.Advance(DefaultUnknownKeyRefetchInterval)
+		lookup(t, a, Request{Server: "b.test", KeyID: "ed25519:nope"})
+		if n := w.net.count("b.test"); n != fetches+1 {
+			t.Errorf("an unknown key asked for after %v: %d fetches, want %d", DefaultUnknownKeyRefetchInterval, n, fetches+1)
 		}
 	})
 }
