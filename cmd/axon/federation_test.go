@@ -800,3 +800,40 @@ func TestFederationBackfillVisibility(t *testing.T) {
 		t.Errorf("the message before bob's join reached his server unredacted: %v", contents[secret])
 	}
 }
+
+// A restricted room lets in a user of another server who is joined to an
+// allowed room: the resident server names one of its users to authorise
+// the join, and signs it.
+func TestFederationRestrictedJoin(t *testing.T) {
+	w := newFedWorld(t)
+	a := w.start(backends()[0], "a.fed.test")
+	b := w.start(backends()[0], "b.fed.test")
+	alice := a.register("alice")
+	space := alice.createRoom(map[string]any{"preset": "public_chat", "name": "Space"})
+	restricted := func(allowed string) string {
+		return alice.createRoom(map[string]any{"preset": "private_chat", "initial_state": []any{map[string]any{
+			"type": "m.room.join_rules", "state_key": "",
+			"content": map[string]any{"join_rule": "restricted", "allow": []any{map[string]any{"type": "m.room_membership", "room_id": allowed}}}}}})
+	}
+	room := restricted(space)
+	bob := b.register("bob")
+
+	if r := bob.do("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil); r.Status != 403 {
+		t.Fatalf("joining before being in the allowed room: %d %v", r.Status, r.Body)
+	}
+	bob.must("POST", "/join/"+apiEsc(space)+"?server_name=a.fed.test", nil)
+	bob.must("POST", "/join/"+apiEsc(room)+"?server_name=a.fed.test", nil)
+	m := alice.must("GET", "/rooms/"+apiEsc(room)+"/state/m.room.member/"+apiEsc(bob.UserID), nil)
+	if m["membership"] != "join" || m["join_authorised_via_users_server"] != alice.UserID {
+		t.Errorf("bob's join on alice's server: %v", m)
+	}
+	if names := bob.must("GET", "/rooms/"+apiEsc(room)+"/joined_members", nil)["joined"].(map[string]any); len(names) != 2 {
+		t.Errorf("bob's server lists %v", names)
+	}
+	// A room whose allowed room alice's server is not in cannot be judged.
+	other := restricted("!nowhere:elsewhere.test")
+	r := bob.do("POST", "/join/"+apiEsc(other)+"?server_name=a.fed.test", nil)
+	if r.Status != 400 || r.Body["errcode"] != "M_UNABLE_TO_AUTHORISE_JOIN" {
+		t.Errorf("a room whose allowed rooms are unknown: %d %v", r.Status, r.Body)
+	}
+}

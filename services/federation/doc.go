@@ -88,12 +88,18 @@
 // extremities and state, after checking that the user belongs to the
 // origin, that the origin supports the room's version (400
 // M_INCOMPATIBLE_ROOM_VERSION otherwise) and that the join rules and the
-// user's membership can allow it: public rooms, or an invite. Restricted
-// joins, which need a user of this server to authorise them, are refused
-// for now. /send_join (v2) checks the signed event (a join of its sender,
-// a user of the origin, with valid signatures), has the room role accept
-// it like any received PDU, and answers the state before it with the
-// auth chain; members are never omitted.
+// user's membership can allow it: public rooms, or an invite. For a
+// restricted room (restricted.go) the user must be joined to one of the
+// rooms its join rule allows, which this server must be in to tell (400
+// M_UNABLE_TO_AUTHORISE_JOIN otherwise; 403 when the user is in none); a
+// user of this server joined to the room who may invite is named in
+// join_authorised_via_users_server (400 M_UNABLE_TO_GRANT_JOIN when there
+// is none, so the joining server tries another). /send_join (v2) checks
+// the signed event (a join of its sender, a user of the origin, with
+// valid signatures), checks a restricted join again and signs it, has the
+// room role accept it like any received PDU, and answers the state before
+// it with the auth chain (and the join, when signed here); members are
+// never omitted.
 //
 // # Joins, as the joining server (joiner.go)
 //

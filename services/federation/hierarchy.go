@@ -188,13 +188,7 @@ func (a *API) summarize(ctx context.Context, roomID string) (*summarized, error)
 // restrictedRule reports whether the room's join rule is one that the
 // room's version knows to take allowed rooms.
 func restrictedRule(s *summarized) bool {
-	switch s.summary.JoinRule {
-	case "restricted":
-		return s.info.Version.RestrictedJoins
-	case "knock_restricted":
-		return s.info.Version.KnockRestricted
-	}
-	return false
+	return restrictedJoinRule(s.info.Version, s.summary.JoinRule)
 }
 
 // allowedRooms lists the rooms of the m.room_membership conditions of a

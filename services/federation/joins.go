@@ -57,10 +57,14 @@ func (a *API) makeJoin(w http.ResponseWriter, r *http.Request, req *Request) err
 	if !slices.Contains(supported, v.ID) {
 		return httpx.IncompatibleRoomVersion("room "+room+" has version "+v.ID+", which "+req.Origin+" does not support", v.ID)
 	}
-	if err := a.mayJoin(ctx, v, room, user); err != nil {
+	authoriser, err := a.mayJoin(ctx, v, room, user)
+	if err != nil {
 		return err
 	}
 	content := cjson.ObjectValue(cjson.Member{Key: "membership", Value: cjson.StringValue("join")})
+	if authoriser != "" {
+		content = content.With("join_authorised_via_users_server", cjson.StringValue(authoriser))
+	}
 	tmpl, _, err := memberTemplate(ctx, a.cfg.Reader, v, room, user, user, content, a.cfg.Now().UnixMilli(), a.cfg.ServerName)
 	if err != nil {
 		return err
@@ -69,23 +73,23 @@ func (a *API) makeJoin(w http.ResponseWriter, r *http.Request, req *Request) err
 }
 
 // mayJoin refuses a join that the room's join rules and the user's
-// membership cannot allow (send_join checks the auth rules for real).
-// Restricted joins, which need a user of this server to authorise them,
-// are not offered yet.
-func (a *API) mayJoin(ctx context.Context, v *roomversion.Version, room, user string) error {
+// membership cannot allow (send_join checks the auth rules for real). A
+// join to a restricted room returns the user of this server who
+// authorises it (authoriseRestricted).
+func (a *API) mayJoin(ctx context.Context, v *roomversion.Version, room, user string) (authoriser string, err error) {
 	rule, membership, err := a.joinRuleAndMembership(ctx, v, room, user)
 	if err != nil {
-		return err
+		return "", err
 	}
 	switch {
 	case membership == "ban":
-		return httpx.Forbidden(user + " is banned from " + room)
+		return "", httpx.Forbidden(user + " is banned from " + room)
 	case membership == "join" || membership == "invite" || rule == "public":
-		return nil
-	case rule == "restricted" || rule == "knock_restricted":
-		return httpx.Forbidden("joining " + room + " needs an invite: restricted joins through this server are not supported yet")
+		return "", nil
+	case restrictedJoinRule(v, rule):
+		return a.authoriseRestricted(ctx, v, room, user)
 	}
-	return httpx.Forbidden(room + " is " + rule + "-only and " + user + " is not invited")
+	return "", httpx.Forbidden(room + " is " + rule + "-only and " + user + " is not invited")
 }
 
 // sendJoin accepts a signed join event into the room and answers with the
@@ -106,6 +110,18 @@ func (a *API) sendJoin(w http.ResponseWriter, r *http.Request, req *Request) err
 	ev, err := receivedMember(v, req.Body, room, eventID, req.Origin, "join", httpx.BadJSON)
 	if err != nil {
 		return err
+	}
+	// A restricted join that a user of this server authorises: the user
+	// must still qualify, and this server signs the join.
+	signed := false
+	if by := a.authorisedBy(ev.Content()); by != "" && v.RestrictedJoins {
+		if _, err := a.authoriseRestricted(ctx, v, room, ev.Sender()); err != nil {
+			return err
+		}
+		if a.cfg.Key == nil {
+			return httpx.New(codeUnableToGrant, "this server cannot sign joins; try another server").WithStatus(http.StatusBadRequest)
+		}
+		ev, signed = ev.Sign(a.cfg.ServerName, a.cfg.Key), true
 	}
 	if err := a.acceptMember(ctx, req.Origin, room, ev, httpx.BadJSON); err != nil {
 		return err
@@ -136,6 +152,9 @@ func (a *API) sendJoin(w http.ResponseWriter, r *http.Request, req *Request) err
 	if err != nil {
 		return err
 	}
-	return httpx.WriteJSON(w, http.StatusOK, map[string]any{
-		"origin": a.cfg.ServerName, "state": state, "auth_chain": pdusOf(chain), "members_omitted": false})
+	answer := map[string]any{"origin": a.cfg.ServerName, "state": state, "auth_chain": pdusOf(chain), "members_omitted": false}
+	if signed {
+		answer["event"] = json.RawMessage(ev.Canonical())
+	}
+	return httpx.WriteJSON(w, http.StatusOK, answer)
 }
