@@ -443,10 +443,11 @@ func TestFederationJoinRemoteRoom(t *testing.T) {
 	if _, ok := bm[alice.UserID]; !ok || len(bm) != 2 {
 		t.Errorf("bob's server lists %v", bm)
 	}
-	s := bob.sync(nil)
-	if _, ok := s["rooms"].(map[string]any)["join"].(map[string]any)[room]; !ok {
-		t.Errorf("bob's /sync does not show the room: %v", s["rooms"])
-	}
+	// The sync role indexes the join after the room role stored it.
+	testenv.Eventually(t, 10*time.Second, "bob's /sync shows the room", func() bool {
+		_, ok := bob.sync(nil)["rooms"].(map[string]any)["join"].(map[string]any)[room]
+		return ok
+	})
 	// By alias, from a third server: resolved by the alias's server.
 	c := w.start(backends()[0], "c.fed.test")
 	carol := c.register("carol")
