@@ -26,16 +26,12 @@ type historyRow struct {
 // extremities and timeline do not change, and nothing is published.
 func (w *partitionWorker) applyBackfill(ctx context.Context, b *batch, in *Input) (Result, error) {
 	res := Result{RoomID: in.RoomID, PDUs: map[string]string{}}
-	rw := b.writes[in.RoomID]
-	if rw == nil {
-		r, err := w.room(ctx, in.RoomID)
-		if errors.Is(err, errNoRoom) {
+	rw, err := w.existingRoomWrite(ctx, b, in.RoomID)
+	if err != nil || rw == nil {
+		if err == nil {
 			return fail("M_NOT_FOUND", "this server is not in room "+in.RoomID), nil
 		}
-		if err != nil {
-			return Result{}, err
-		}
-		rw = &roomWrite{r: r, fromSeq: r.committedSeq}
+		return Result{}, err
 	}
 	r := rw.r
 	ds := newDAGSource(w, r, rw)

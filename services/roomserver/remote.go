@@ -37,16 +37,12 @@ var (
 // Server-Server API's per-PDU results say.
 func (w *partitionWorker) applyRemote(ctx context.Context, b *batch, in *Input) (Result, error) {
 	res := Result{RoomID: in.RoomID, PDUs: map[string]string{}}
-	rw := b.writes[in.RoomID]
-	if rw == nil {
-		r, err := w.room(ctx, in.RoomID)
-		if errors.Is(err, errNoRoom) {
+	rw, err := w.existingRoomWrite(ctx, b, in.RoomID)
+	if err != nil || rw == nil {
+		if err == nil {
 			return fail("M_NOT_FOUND", "this server is not in room "+in.RoomID), nil
 		}
-		if err != nil {
-			return Result{}, err
-		}
-		rw = &roomWrite{r: r, fromSeq: r.committedSeq}
+		return Result{}, err
 	}
 	r := rw.r
 	ds := newDAGSource(w, r, rw)
@@ -80,6 +76,22 @@ func (w *partitionWorker) applyRemote(ctx context.Context, b *batch, in *Input) 
 		b.order = append(b.order, rw)
 	}
 	return res, nil
+}
+
+// existingRoomWrite returns the batch's write of a room this server is in,
+// a new one when the batch has none yet; nil when the room is unknown.
+func (w *partitionWorker) existingRoomWrite(ctx context.Context, b *batch, roomID string) (*roomWrite, error) {
+	if rw := b.writes[roomID]; rw != nil {
+		return rw, nil
+	}
+	r, err := w.room(ctx, roomID)
+	if errors.Is(err, errNoRoom) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &roomWrite{r: r, fromSeq: r.committedSeq}, nil
 }
 
 // applyPDU runs the checks on receipt of a PDU (spec "Checks performed on
