@@ -67,14 +67,23 @@
 // their turn in a first-come queue, with no goroutine); the connection
 // limits are the federation transport's (per destination and in total).
 //
+// # Catch-up
+//
+// A destination coming back after failures with more than
+// catchUpThreshold (100) queued events gets each room's latest event
+// only: the rest are deleted (in batches) before its first transaction,
+// and the destination fetches what it lacks when that event arrives
+// (/get_missing_events, then /state_ids across a wider gap), as it would
+// after any gap. A shorter queue, or one of a destination that never
+// failed, is sent whole and in order.
+//
 // # What it does not do yet
 //
 // Outbound m.device_list_update and m.signing_key_update (there is no
 // end-to-end key store yet); presence timeouts (idle, offline) are not
-// announced, only changes that a user or /sync makes; catch-up by sending
-// only the latest events of rooms whose queue grew long while a
-// destination was away; partitioning destinations across several sender
-// workers (one worker owns every queue for now).
+// announced, only changes that a user or /sync makes; partitioning
+// destinations across several sender workers (one worker owns every queue
+// for now).
 package sender
 
 import (
@@ -363,6 +372,9 @@ func (s *Sender) drain(ctx context.Context, dest string) (time.Duration, error) 
 		}
 		return wait, err
 	}
+	if err := s.catchUp(ctx, dest); err != nil {
+		return backoffFirst, err
+	}
 	for ctx.Err() == nil {
 		seqs, pdus, err := s.queuedPDUs(ctx, dest)
 		if err != nil {
@@ -436,6 +448,58 @@ func (s *Sender) queuedPDUs(ctx context.Context, dest string) ([]int64, []json.R
 }
 
 // backoffLeft returns how long dest is still in backoff.
+// catchUpThreshold is the queue length beyond which a destination that
+// comes back from a failure gets only each room's latest event.
+const catchUpThreshold = 100
+
+// catchUpBatch bounds the rows one statement of catchUp deletes.
+const catchUpBatch = 1000
+
+// catchUp thins the queue of a destination coming back after failures,
+// when it has grown beyond catchUpThreshold: only each room's latest
+// event stays, and the destination fetches what it lacks when that event
+// arrives (/get_missing_events, /state_ids), as it would after any gap.
+// A server away for hours is not sent everything it missed, one
+// transaction of 50 after another. Rows go in batches of catchUpBatch.
+func (s *Sender) catchUp(ctx context.Context, dest string) error {
+	var failures int
+	err := s.db.QueryRow(ctx, `SELECT failures FROM sender_destinations WHERE destination = $1`, dest).Scan(&failures)
+	if errors.Is(err, store.ErrNoRows) {
+		return nil // never failed: its queue is simply sent
+	}
+	if err != nil {
+		return err
+	}
+	var n int
+	if err := s.db.QueryRow(ctx, `SELECT COUNT(*) FROM sender_queue WHERE destination = $1`, dest).Scan(&n); err != nil {
+		return err
+	}
+	if n <= catchUpThreshold {
+		return nil
+	}
+	dropped := 0
+	for {
+		res, err := s.db.Exec(ctx, fmt.Sprintf(`DELETE FROM sender_queue WHERE destination = $1 AND seq IN (
+			SELECT q.seq FROM sender_queue q WHERE q.destination = $1 AND q.seq < (
+				SELECT MAX(l.seq) FROM sender_queue l WHERE l.destination = $1 AND l.room_id = q.room_id)
+			LIMIT %d)`, catchUpBatch), dest)
+		if err != nil {
+			return fmt.Errorf("sender: catch-up of %s: %w", dest, err)
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		dropped += int(k)
+		if k < catchUpBatch {
+			break
+		}
+	}
+	s.log.Info("sender: destination back after failures; sending each room's latest event only",
+		"destination", dest, "queued", n, "dropped", dropped)
+	return nil
+}
+
 func (s *Sender) backoffLeft(ctx context.Context, dest string) (time.Duration, error) {
 	var retryAt int64
 	err := s.db.QueryRow(ctx, `SELECT retry_at FROM sender_destinations WHERE destination = $1`, dest).Scan(&retryAt)
