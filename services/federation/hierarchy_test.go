@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/axon-hs/axon/internal/bus"
+	"github.com/axon-hs/axon/internal/bus/bustest"
 	"github.com/axon-hs/axon/internal/coord"
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/internal/store/storetest"
@@ -35,21 +35,7 @@ type rooms struct {
 
 func newRooms(t *testing.T, e testenv.Engine) *rooms {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	b, err := emb.Connect(ctx, bus.Options{Streams: bus.StreamsConfig{Partitions: 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	if err := b.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := bustest.Start(t, 2)
 	db := storetest.Open(t, e, roomserver.Migrations(), Migrations())
 	key, _ := keys.Generate("o1", nil)
 	clock := testenv.NewClock(time.UnixMilli(1_700_000_000_000))

@@ -3,17 +3,12 @@ package federation
 import (
 	"context"
 	"errors"
-	"net/http"
 	"testing"
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/internal/store"
-	"github.com/axon-hs/axon/internal/store/storetest"
-	"github.com/axon-hs/axon/internal/testenv"
-	"github.com/axon-hs/axon/matrix/keys"
 	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/matrix/xmatrix"
-	"github.com/axon-hs/axon/services/keyserver"
 	"github.com/axon-hs/axon/services/roomserver"
 )
 
@@ -22,38 +17,19 @@ import (
 // reader (nil: none), which remote.test can call (see fixture.do).
 func newLookupFixture(t *testing.T, lookups Lookups, db *store.DB, reader *roomserver.Reader) *fixture {
 	t.Helper()
-	e := testenv.Engines()[0]
-	remoteKey, _ := keys.Generate("r1", nil)
-	remote, err := keyserver.New(storetest.Open(t, e, keyserver.Migrations()), keyserver.Config{ServerName: "remote.test", Keys: []*keys.SigningKey{remoteKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rmux := http.NewServeMux()
-	remote.Routes(rmux)
-	ourKey, _ := keys.Generate("o1", nil)
-	ks, err := keyserver.New(storetest.Open(t, e, keyserver.Migrations()), keyserver.Config{
-		ServerName: "our.test", Keys: []*keys.SigningKey{ourKey}, Fetcher: keyNet{"remote.test": rmux}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if db == nil {
-		db = storetest.Open(t, e, Migrations())
-	}
-	if reader == nil {
-		reader = roomserver.NewReader(nil)
-	}
-	api, err := New(Config{
-		ServerName: "our.test", Keys: ks, DB: db, Reader: reader, Lookups: lookups,
-		RoomVersion: func(context.Context, string) (*roomversion.Version, error) { return nil, nil },
-		Submit: func(context.Context, *roomserver.Input) (roomserver.Result, error) {
+	f, _ := newFixtureWith(t, func(c *Config) {
+		c.Lookups = lookups
+		if db != nil {
+			c.DB = db
+		}
+		if reader != nil {
+			c.Reader = reader
+		}
+		c.RoomVersion = func(context.Context, string) (*roomversion.Version, error) { return nil, nil }
+		c.Submit = func(context.Context, *roomserver.Input) (roomserver.Result, error) {
 			return roomserver.Result{}, errors.New("no room role here")
-		},
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fixture{remoteKey: remoteKey, mux: http.NewServeMux()}
-	api.Routes(f.mux)
 	return f
 }
 

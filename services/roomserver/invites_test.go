@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/axon-hs/axon/internal/bus"
+	"github.com/axon-hs/axon/internal/bus/bustest"
 	"github.com/axon-hs/axon/internal/store/storetest"
 	"github.com/axon-hs/axon/internal/testenv"
 )
@@ -22,19 +23,7 @@ func TestRemoteKnocks(t *testing.T) { testenv.ForEachEngine(t, testRemoteKnocks)
 func testRemoteKnocks(t *testing.T, e testenv.Engine) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	b, err := emb.Connect(ctx, bus.Options{Streams: bus.StreamsConfig{Partitions: 2}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	if err := b.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := bustest.Start(t, 2)
 	db := storetest.Open(t, e, Migrations())
 	iv := NewInvites(db, b, func() int64 { return 1_700_000_000_000 })
 	rd := NewReader(db)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/axon-hs/axon/internal/bus"
+	"github.com/axon-hs/axon/internal/bus/bustest"
 	"github.com/axon-hs/axon/internal/coord"
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/internal/store/storetest"
@@ -35,21 +36,7 @@ type harness struct {
 
 func newHarness(t testing.TB, e testenv.Engine) *harness {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	emb, err := bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Shutdown)
-	b, err := emb.Connect(ctx, bus.Options{Streams: bus.StreamsConfig{Partitions: 4}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	if err := b.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b := bustest.Start(t, 4)
 	db := storetest.Open(t, e, Migrations())
 	key, err := keys.Generate("t1", nil)
 	if err != nil {
