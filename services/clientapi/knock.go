@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 
 	"github.com/axon-hs/axon/internal/httpx"
 	"github.com/axon-hs/axon/matrix/cjson"
-	"github.com/axon-hs/axon/matrix/id"
 	"github.com/axon-hs/axon/services/roomserver"
 )
 
@@ -108,23 +106,10 @@ func (a *API) knockRemote(ctx context.Context, roomID, userID string, via []stri
 	if a.cfg.RemoteKnock == nil {
 		return httpx.NotFound("this server does not know the room " + roomID)
 	}
-	servers := slices.Clone(via)
-	if rid, err := id.ParseRoomID(roomID); err == nil {
-		if s, ok := rid.Server(); ok {
-			servers = append(servers, string(s))
-		}
-	}
-	seen := map[string]bool{a.cfg.ServerName: true}
-	servers = slices.DeleteFunc(servers, func(s string) bool {
-		dup := seen[s]
-		seen[s] = true
-		return dup
-	})
+	servers := a.remoteServers(roomID, via)
 	if len(servers) == 0 {
 		return httpx.NotFound("this server does not know the room " + roomID + " and no server to knock through was given")
 	}
-	// As for joins, a client cannot make one knock try more than a few.
-	servers = servers[:min(len(servers), maxJoinServers)]
 	_, err := a.cfg.RemoteKnock(ctx, roomID, userID, servers, c)
 	return err
 }

@@ -146,18 +146,7 @@ func (a *API) joinRemote(ctx context.Context, w http.ResponseWriter, roomID stri
 	if d.IsGuest {
 		return httpx.GuestAccessForbidden("guests cannot join rooms on other servers")
 	}
-	servers := slices.Clone(via)
-	if rid, err := id.ParseRoomID(roomID); err == nil {
-		if s, ok := rid.Server(); ok {
-			servers = append(servers, string(s))
-		}
-	}
-	seen := map[string]bool{}
-	servers = slices.DeleteFunc(servers, func(s string) bool {
-		dup := seen[s]
-		seen[s] = true
-		return dup
-	})
+	servers := a.remoteServers(roomID, via)
 	if len(servers) == 0 {
 		// An invite from another server names one.
 		inv, err := a.rooms.RemoteInvite(ctx, roomID, d.UserID)
@@ -168,9 +157,6 @@ func (a *API) joinRemote(ctx context.Context, w http.ResponseWriter, roomID stri
 			return httpx.NotFound("this server does not know the room " + roomID + " and no server to join it through was given")
 		}
 	}
-	// Each candidate may take a round of requests: a client cannot make
-	// one join try more than a few.
-	servers = servers[:min(len(servers), maxJoinServers)]
 	c, err := a.memberContent(ctx, d.UserID, "join", reasonExtra(reason))
 	if err != nil {
 		return err
@@ -340,6 +326,27 @@ func (a *API) targetAction(w http.ResponseWriter, r *http.Request, d Device, mem
 		return err
 	}
 	return httpx.WriteJSON(w, http.StatusOK, json.RawMessage(`{}`))
+}
+
+// remoteServers is the servers a join or knock of a room this server is
+// not in goes through: via, then the room ID's server (room IDs before
+// version 12 name one), each once and this server left out. Each may take
+// a round of requests, so a client cannot make one try more than
+// maxJoinServers.
+func (a *API) remoteServers(roomID string, via []string) []string {
+	servers := slices.Clone(via)
+	if rid, err := id.ParseRoomID(roomID); err == nil {
+		if s, ok := rid.Server(); ok {
+			servers = append(servers, string(s))
+		}
+	}
+	seen := map[string]bool{a.cfg.ServerName: true}
+	servers = slices.DeleteFunc(servers, func(s string) bool {
+		dup := seen[s]
+		seen[s] = true
+		return dup
+	})
+	return servers[:min(len(servers), maxJoinServers)]
 }
 
 // isLocal reports whether userID belongs to this server.

@@ -40,14 +40,8 @@ func (a *API) makeJoin(w http.ResponseWriter, r *http.Request, req *Request) err
 	if err := userOfOrigin(user, req.Origin); err != nil {
 		return err
 	}
-	v, err := a.cfg.RoomVersion(ctx, room)
+	v, err := a.residentRoom(ctx, room, req.Origin)
 	if err != nil {
-		return err
-	}
-	if v == nil {
-		return httpx.NotFound("this server is not in room " + room)
-	}
-	if err := a.checkACL(ctx, room, req.Origin); err != nil {
 		return err
 	}
 	supported := r.URL.Query()["ver"]
@@ -97,14 +91,8 @@ func (a *API) mayJoin(ctx context.Context, v *roomversion.Version, room, user st
 func (a *API) sendJoin(w http.ResponseWriter, r *http.Request, req *Request) error {
 	ctx := r.Context()
 	room, eventID := r.PathValue("roomId"), r.PathValue("eventId")
-	v, err := a.cfg.RoomVersion(ctx, room)
+	v, err := a.residentRoom(ctx, room, req.Origin)
 	if err != nil {
-		return err
-	}
-	if v == nil {
-		return httpx.NotFound("this server is not in room " + room)
-	}
-	if err := a.checkACL(ctx, room, req.Origin); err != nil {
 		return err
 	}
 	ev, err := receivedMember(v, req.Body, room, eventID, req.Origin, "join", httpx.BadJSON)

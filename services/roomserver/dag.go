@@ -264,17 +264,7 @@ func stateMapAt(ctx context.Context, db *store.DB, roomID string, seq int64) (st
 	if err != nil {
 		return nil, fmt.Errorf("roomserver: state of %s at %d: %w", roomID, seq, err)
 	}
-	defer rows.Close()
-	out := stateres.StateMap{}
-	for rows.Next() {
-		var k auth.StateKey
-		var id string
-		if err := rows.Scan(&k.Type, &k.StateKey, &id); err != nil {
-			return nil, err
-		}
-		out[k] = id
-	}
-	return out, rows.Err()
+	return scanStateMap(rows)
 }
 
 // overlayDelta applies the stored state delta of event id to s.
@@ -384,4 +374,19 @@ func (ds *dagSource) diff(ctx context.Context, from, to stateres.StateMap) ([]st
 	}
 	sortChanges(out)
 	return out, nil
+}
+
+// scanStateMap reads rows of (type, state_key, event_id) into a state map.
+func scanStateMap(rows *store.Rows) (stateres.StateMap, error) {
+	defer rows.Close()
+	out := stateres.StateMap{}
+	for rows.Next() {
+		var k auth.StateKey
+		var id string
+		if err := rows.Scan(&k.Type, &k.StateKey, &id); err != nil {
+			return nil, err
+		}
+		out[k] = id
+	}
+	return out, rows.Err()
 }

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/axon-hs/axon/matrix/auth"
 	"github.com/axon-hs/axon/matrix/event"
 	"github.com/axon-hs/axon/matrix/roomversion"
 	"github.com/axon-hs/axon/matrix/stateres"
@@ -89,17 +88,7 @@ func (rd *Reader) CurrentStateIDs(ctx context.Context, roomID string) (stateres.
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := stateres.StateMap{}
-	for rows.Next() {
-		var k auth.StateKey
-		var id string
-		if err := rows.Scan(&k.Type, &k.StateKey, &id); err != nil {
-			return nil, err
-		}
-		out[k] = id
-	}
-	return out, rows.Err()
+	return scanStateMap(rows)
 }
 
 // AuthChain returns the auth chain of the events ids (their auth events,
