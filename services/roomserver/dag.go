@@ -88,6 +88,28 @@ func (ds *dagSource) inTimeline(ctx context.Context, id string) (bool, error) {
 	return err == nil, nil
 }
 
+// prefetchTimeline answers inTimeline for all of ids with one query, so
+// that a batch of received events costs one lookup, not one per event and
+// prev_event. IDs staged in the batch or already answered are skipped.
+func (ds *dagSource) prefetchTimeline(ctx context.Context, ids []string) error {
+	var ask []string
+	for _, id := range ids {
+		if _, ok := ds.staged[id]; ok {
+			continue
+		}
+		if _, ok := ds.timeline[id]; ok {
+			continue
+		}
+		ds.timeline[id] = false // until the query finds it
+		ask = append(ask, id)
+	}
+	var id string
+	return eventsByID(ctx, ds.w.s.db, ds.r.id, ask, "event_id", "NOT outlier AND ", []any{&id}, func() error {
+		ds.timeline[id] = true
+		return nil
+	})
+}
+
 // events returns the events of ids that are known anywhere, in the order
 // of ids (the unknown ones left out).
 func (ds *dagSource) events(ctx context.Context, ids []string) ([]*event.Event, error) {
@@ -128,38 +150,53 @@ func (ds *dagSource) fromCurrent(id string) *event.Event {
 
 // load reads events of the room by ID, outliers included.
 func (ds *dagSource) load(ctx context.Context, ids []string) error {
-	db := ds.w.s.db
+	var pdu []byte
+	var rejected bool
+	return eventsByID(ctx, ds.w.s.db, ds.r.id, ids, "pdu, rejected", "", []any{&pdu, &rejected}, func() error {
+		ev, err := event.Parse(ds.r.version, pdu)
+		if err != nil {
+			return fmt.Errorf("roomserver: a stored event of %s does not parse: %w", ds.r.id, err)
+		}
+		ds.known[ev.ID()] = ev
+		if rejected {
+			ds.rejected[ev.ID()] = true
+		}
+		return nil
+	})
+}
+
+// eventsByID reads cols of the events of roomID among ids, in chunks of
+// 500: for each it scans the row into dest and calls fn. cond, when not
+// empty, is a further condition ending in "AND ". The query selects by
+// event ID alone, so that the primary key is the plan (with the room ID
+// in the condition SQLite prefers the room's index and scans the room);
+// rows of other rooms are skipped here.
+func eventsByID(ctx context.Context, db *store.DB, roomID string, ids []string, cols, cond string, dest []any, fn func() error) error {
+	var rowRoom string
+	dest = append([]any{&rowRoom}, dest...)
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), 500)]
 		ids = ids[len(chunk):]
-		in, args := db.AnyOf(2, chunk)
-		args = append([]any{ds.r.id}, args...)
-		rows, err := db.Query(ctx, `SELECT pdu, rejected FROM events WHERE room_id = $1 AND event_id `+in, args...)
+		in, args := db.AnyOf(1, chunk)
+		rows, err := db.Query(ctx, `SELECT room_id, `+cols+` FROM events WHERE `+cond+`event_id `+in, args...)
 		if err != nil {
-			return fmt.Errorf("roomserver: load events of %s: %w", ds.r.id, err)
+			return fmt.Errorf("roomserver: read events of %s: %w", roomID, err)
 		}
 		for rows.Next() {
-			var pdu []byte
-			var rejected bool
-			if err := rows.Scan(&pdu, &rejected); err != nil {
+			err := rows.Scan(dest...)
+			if err == nil && rowRoom == roomID {
+				err = fn()
+			}
+			if err != nil {
 				rows.Close()
 				return err
 			}
-			ev, err := event.Parse(ds.r.version, pdu)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("roomserver: a stored event of %s does not parse: %w", ds.r.id, err)
-			}
-			ds.known[ev.ID()] = ev
-			if rejected {
-				ds.rejected[ev.ID()] = true
-			}
 		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
 			return err
 		}
-		rows.Close()
 	}
 	return nil
 }

@@ -26,33 +26,17 @@ const maxAuthChain = 100000
 // timeline and the outliers, by ID; unknown IDs are left out.
 func (rd *Reader) PDUs(ctx context.Context, v *roomversion.Version, roomID string, ids []string) (map[string]*event.Event, error) {
 	out := make(map[string]*event.Event, len(ids))
-	for len(ids) > 0 {
-		chunk := ids[:min(len(ids), 500)]
-		ids = ids[len(chunk):]
-		in, args := rd.db.AnyOf(2, chunk)
-		args = append([]any{roomID}, args...)
-		rows, err := rd.db.Query(ctx, `SELECT pdu FROM events WHERE room_id = $1 AND event_id `+in, args...)
+	var pdu []byte
+	err := eventsByID(ctx, rd.db, roomID, ids, "pdu", "", []any{&pdu}, func() error {
+		ev, err := event.Parse(v, pdu)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("roomserver: a stored event of %s does not parse: %w", roomID, err)
 		}
-		for rows.Next() {
-			var pdu []byte
-			if err := rows.Scan(&pdu); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			ev, err := event.Parse(v, pdu)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("roomserver: a stored event of %s does not parse: %w", roomID, err)
-			}
-			out[ev.ID()] = ev
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, err
-		}
+		out[ev.ID()] = ev
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -231,27 +215,12 @@ func sortByDepth(evs []*event.Event) {
 // of the room, in their order, each once.
 func (rd *Reader) Unknown(ctx context.Context, roomID string, ids []string) ([]string, error) {
 	have := map[string]bool{}
-	for rest := ids; len(rest) > 0; {
-		chunk := rest[:min(len(rest), 500)]
-		rest = rest[len(chunk):]
-		in, args := rd.db.AnyOf(2, chunk)
-		rows, err := rd.db.Query(ctx, `SELECT event_id FROM events WHERE room_id = $1 AND event_id `+in, append([]any{roomID}, args...)...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			have[id] = true
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, err
-		}
+	var id string
+	if err := eventsByID(ctx, rd.db, roomID, ids, "event_id", "", []any{&id}, func() error {
+		have[id] = true
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, id := range ids {

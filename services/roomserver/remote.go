@@ -2,7 +2,6 @@ package roomserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -55,11 +54,23 @@ func (w *partitionWorker) applyRemote(ctx context.Context, b *batch, in *Input) 
 			return Result{}, err
 		}
 	}
+	evs := make([]*event.Event, 0, len(in.PDUs))
+	var lookup []string
 	for _, raw := range in.PDUs {
 		ev, err := event.Parse(r.version, raw)
 		if err != nil {
 			continue // the writer checked the format; there is no ID to answer
 		}
+		evs = append(evs, ev)
+		if ev.RoomID() == r.id {
+			lookup = append(lookup, ev.ID())
+			lookup = append(lookup, ev.PrevEvents()...)
+		}
+	}
+	if err := ds.prefetchTimeline(ctx, lookup); err != nil {
+		return Result{}, err
+	}
+	for _, ev := range evs {
 		if ev.RoomID() != r.id {
 			res.PDUs[ev.ID()] = "the event is not in room " + r.id
 			continue
@@ -277,7 +288,7 @@ func (w *partitionWorker) stageOutlier(ctx context.Context, ds *dagSource, ev *e
 // finishRemote writes p's Output.
 func (w *partitionWorker) finishRemote(r *room, p *persisted) {
 	ev := p.ev
-	o := Output{RoomID: r.id, RoomVersion: r.version.ID, RoomSeq: p.roomSeq, EventID: ev.ID(), PDU: ev.Canonical(),
+	o := Output{RoomID: r.id, RoomVersion: r.version.ID, RoomSeq: p.roomSeq, EventID: ev.ID(), PDU: p.canonical(),
 		Rejected: p.rejected, SoftFailed: p.softFailed, Redacts: p.redacts}
 	for _, c := range p.changes {
 		if c.ev == ev {
@@ -292,7 +303,7 @@ func (w *partitionWorker) finishRemote(r *room, p *persisted) {
 		}
 		o.StateDelta = append(o.StateDelta, d)
 	}
-	p.out, _ = json.Marshal(o)
+	p.out = o.Encode()
 }
 
 // authState is the state formed by an event's auth events; in room

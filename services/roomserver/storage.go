@@ -120,6 +120,7 @@ type persisted struct {
 	redacts string // applied redaction target
 	txn     *Txn
 	out     []byte // the Output payload
+	pdu     []byte // ev's canonical JSON, once made (canonical)
 	// Received events only:
 	remote     bool
 	outlier    bool
@@ -130,6 +131,15 @@ type persisted struct {
 	// a delta against that current state (event_state_deltas).
 	before stateres.StateMap
 	delta  []deltaRow
+}
+
+// canonical returns the event's canonical JSON, made once for the events
+// table and the Output both.
+func (p *persisted) canonical() []byte {
+	if p.pdu == nil {
+		p.pdu = p.ev.Canonical()
+	}
+	return p.pdu
 }
 
 // roomWrite is what a batch writes for one room.
@@ -217,7 +227,7 @@ func writeRoom(ctx context.Context, tx *store.Tx, partition int, w *roomWrite, n
 		tx.Defer(`INSERT INTO events (event_id, room_id, room_seq, type, state_key, sender, origin_ts, pdu, rejected,
 				input_stream, input_seq, soft_failed, state_base, outlier)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`+conflict,
-			ev.ID(), r.id, p.roomSeq, ev.Type(), skArg, ev.Sender(), ev.OriginServerTS(), ev.Canonical(), p.rejected,
+			ev.ID(), r.id, p.roomSeq, ev.Type(), skArg, ev.Sender(), ev.OriginServerTS(), p.canonical(), p.rejected,
 			inputStream, inputSeq, p.softFailed, stateBase, p.outlier)
 		for _, d := range p.delta {
 			tx.Defer(`INSERT INTO event_state_deltas (event_id, type, state_key, state_event_id) VALUES ($1, $2, $3, $4)`,

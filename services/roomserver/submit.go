@@ -103,7 +103,7 @@ func (s *Submitter) Submit(ctx context.Context, in *Input) (Result, error) {
 		s.mu.Unlock()
 	}()
 	in.ReplyTo = subject
-	data, err := json.Marshal(in)
+	data, err := in.Encode()
 	if err != nil {
 		return Result{}, err
 	}

@@ -365,10 +365,10 @@ func (w *partitionWorker) persisted(r *room, ev *event.Event, txn *Txn, redacts 
 		p.changes = []stateChange{{key: auth.StateKey{Type: ev.Type(), StateKey: sk}, ev: ev}}
 	}
 	o := Output{RoomID: r.id, RoomVersion: r.version.ID, RoomSeq: p.roomSeq, EventID: ev.ID(),
-		PDU: ev.Canonical(), StateChanged: isState, Redacts: redacts}
+		PDU: p.canonical(), StateChanged: isState, Redacts: redacts}
 	if txn != nil {
 		o.TxnID, o.DeviceID = txn.TxnID, txn.DeviceID
 	}
-	p.out, _ = json.Marshal(o)
+	p.out = o.Encode()
 	return p
 }
