@@ -63,19 +63,30 @@ func JSONRules(v *roomversion.Version) cjson.Rules {
 // `event_id` key in the body, which is not part of those formats, is
 // dropped). Parse does not check hashes or signatures: see Verify.
 func Parse(v *roomversion.Version, data []byte) (*Event, error) {
+	obj, err := Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	return FromValue(v, obj)
+}
+
+// Decode is the first half of Parse: the PDU as JSON, before its room
+// version is known (a receiver reads room_id from it to find the
+// version, then calls FromValue, so the PDU is read once).
+func Decode(data []byte) (cjson.Value, error) {
 	if len(data) > 4*MaxEventSize {
 		// Whitespace may make the input longer than its canonical form, but
 		// not unboundedly so.
-		return nil, bad("event", "%d bytes is far over the %d byte limit", len(data), MaxEventSize)
+		return cjson.Value{}, bad("event", "%d bytes is far over the %d byte limit", len(data), MaxEventSize)
 	}
 	// Unsigned data is not covered by signatures, so a relaying server can
 	// put anything there; it must not decide whether the event is valid.
 	// Parse leniently, strip it, then apply the version's number rules.
 	obj, err := cjson.Parse(data, cjson.Lenient)
 	if err != nil {
-		return nil, &FormatError{Field: "event", Reason: "not valid JSON", Err: err}
+		return cjson.Value{}, &FormatError{Field: "event", Reason: "not valid JSON", Err: err}
 	}
-	return FromValue(v, obj)
+	return obj, nil
 }
 
 // keptUnsigned are the unsigned keys a received PDU may carry; the rest are

@@ -98,28 +98,29 @@ func (a *API) processPDUs(ctx context.Context, origin string, pdus []json.RawMes
 	versions := map[string]*roomversion.Version{}
 	var evs []received
 	for _, raw := range pdus {
-		var head struct {
-			RoomID string `json:"room_id"`
+		obj, err := event.Decode(raw)
+		if err != nil {
+			continue // invalid events are dropped (step 1)
 		}
-		if json.Unmarshal(raw, &head) != nil || head.RoomID == "" {
+		roomID, _ := obj.Get("room_id").Str()
+		if roomID == "" {
 			continue // no room: no version to read it with, no ID to answer under
 		}
-		v, ok := versions[head.RoomID]
+		v, ok := versions[roomID]
 		if !ok {
-			var err error
-			if v, err = a.cfg.RoomVersion(ctx, head.RoomID); err != nil {
+			if v, err = a.cfg.RoomVersion(ctx, roomID); err != nil {
 				return out, err
 			}
-			versions[head.RoomID] = v
+			versions[roomID] = v
 		}
 		if v == nil {
 			continue // a room this server is not in
 		}
-		ev, err := event.Parse(v, raw)
+		ev, err := event.FromValue(v, obj)
 		if err != nil {
 			continue // invalid events are dropped (step 1)
 		}
-		evs = append(evs, received{ev: ev, room: head.RoomID})
+		evs = append(evs, received{ev: ev, room: roomID})
 	}
 	checked, errs, err := a.verify(ctx, evs)
 	if err != nil {
