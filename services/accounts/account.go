@@ -64,7 +64,7 @@ func (s *Service) handlePassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	logout := req.LogoutDevices == nil || *req.LogoutDevices
 	var userID id.UserID
-	var deleted []string
+	var deleted []DeviceChange
 	err = s.db.Tx(r.Context(), func(ctx context.Context, tx *store.Tx) error {
 		deleted = nil
 		sess, err := consumeUIATx(ctx, tx, sid, ureq, s.nowMS())
@@ -156,8 +156,9 @@ func (s *Service) DeactivateUser(ctx context.Context, userID id.UserID, erase bo
 // the right password learns why it fails (M_USER_DEACTIVATED).
 func (s *Service) deactivate(ctx context.Context, erase bool, who func(context.Context, *store.Tx) (id.UserID, error)) error {
 	var userID id.UserID
-	var deleted []string
+	var deleted []DeviceChange
 	err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		deleted = nil
 		var err error
 		if userID, err = who(ctx, tx); err != nil {
 			return err
@@ -191,7 +192,8 @@ func (s *Service) deactivate(ctx context.Context, erase bool, who func(context.C
 		return err
 	}
 	s.cache.invalidateUser(userID)
-	s.devicesDeleted(ctx, userID, deleted)
+	s.devicesDeleted(ctx, userID, deletedIDs(deleted))
+	s.deviceListChanged(ctx, userID, deleted)
 	if s.cfg.OnDeactivate != nil {
 		s.hook(ctx, "deactivate", userID, func(ctx context.Context) error { return s.cfg.OnDeactivate(ctx, userID) })
 	}

@@ -87,7 +87,9 @@ func (s *Service) handleGetDevice(w http.ResponseWriter, r *http.Request, d *Dev
 
 // handlePutDevice serves PUT /devices/{deviceId}. Only existing devices are
 // updated: creating devices is for application services, which this
-// package does not authenticate.
+// package does not authenticate. A new display name is a device-list
+// change (Config.OnDeviceListChange); the same name again, or none, is
+// not.
 func (s *Service) handlePutDevice(w http.ResponseWriter, r *http.Request, d *Device) error {
 	var req struct {
 		DisplayName *string `json:"display_name"`
@@ -99,23 +101,32 @@ func (s *Service) handlePutDevice(w http.ResponseWriter, r *http.Request, d *Dev
 		return err
 	}
 	deviceID := r.PathValue("deviceId")
-	var q string
-	args := []any{string(d.UserID), deviceID}
-	if req.DisplayName != nil {
-		q = `UPDATE accounts_devices SET display_name = $3 WHERE user_id = $1 AND device_id = $2`
-		args = append(args, *req.DisplayName)
-	} else {
-		q = `UPDATE accounts_devices SET display_name = display_name WHERE user_id = $1 AND device_id = $2`
-	}
-	res, err := s.db.Exec(r.Context(), q, args...)
+	var changes []DeviceChange
+	err := s.db.Tx(r.Context(), func(ctx context.Context, tx *store.Tx) error {
+		changes = nil
+		var cur sql.NullString
+		err := tx.QueryRow(ctx, `SELECT display_name FROM accounts_devices WHERE user_id = $1 AND device_id = $2`,
+			string(d.UserID), deviceID).Scan(&cur)
+		if errors.Is(err, store.ErrNoRows) {
+			return errNoDevice()
+		}
+		if err != nil {
+			return fmt.Errorf("accounts: read device: %w", err)
+		}
+		if req.DisplayName == nil || (cur.Valid && cur.String == *req.DisplayName) {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE accounts_devices SET display_name = $3 WHERE user_id = $1 AND device_id = $2`,
+			string(d.UserID), deviceID, *req.DisplayName); err != nil {
+			return fmt.Errorf("accounts: update device: %w", err)
+		}
+		changes = []DeviceChange{{DeviceID: deviceID, DisplayName: *req.DisplayName}}
+		return countDeviceChangesTx(ctx, tx, d.UserID, changes)
+	})
 	if err != nil {
-		return fmt.Errorf("accounts: update device: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
 		return err
-	} else if n == 0 {
-		return errNoDevice()
 	}
+	s.deviceListChanged(r.Context(), d.UserID, changes)
 	return httpx.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -164,8 +175,9 @@ func (s *Service) deleteDevicesUIA(w http.ResponseWriter, r *http.Request, d *De
 	if err != nil || !done {
 		return err
 	}
-	var deleted []string
+	var deleted []DeviceChange
 	err = s.db.Tx(r.Context(), func(ctx context.Context, tx *store.Tx) error {
+		deleted = nil
 		if _, err := consumeUIATx(ctx, tx, sid, ureq, s.nowMS()); err != nil {
 			return err
 		}
@@ -183,7 +195,7 @@ func (s *Service) deleteDevicesUIA(w http.ResponseWriter, r *http.Request, d *De
 // deleteDevices deletes devices of a user with their tokens, in one
 // transaction: the listed ones, or with ids nil every one but except.
 func (s *Service) deleteDevices(ctx context.Context, userID id.UserID, ids []string, except string) error {
-	var deleted []string
+	var deleted []DeviceChange
 	err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		var err error
 		deleted, err = deleteDevicesTx(ctx, tx, userID, ids, except)
@@ -196,21 +208,31 @@ func (s *Service) deleteDevices(ctx context.Context, userID id.UserID, ids []str
 	return nil
 }
 
-func (s *Service) afterDevicesDeleted(ctx context.Context, userID id.UserID, deleted []string) {
+// afterDevicesDeleted runs after the commit of a deletion: it drops the
+// devices' cached tokens, then calls the hooks, OnDevicesDeleted (their
+// keys go) before OnDeviceListChange (other servers learn of it).
+func (s *Service) afterDevicesDeleted(ctx context.Context, userID id.UserID, deleted []DeviceChange) {
 	if len(deleted) == 0 {
 		return
 	}
-	s.cache.invalidateUser(userID, deleted...)
-	s.devicesDeleted(ctx, userID, deleted)
+	ids := deletedIDs(deleted)
+	s.cache.invalidateUser(userID, ids...)
+	s.devicesDeleted(ctx, userID, ids)
+	s.deviceListChanged(ctx, userID, deleted)
 }
 
-// deleteDevicesTx is deleteDevices inside a transaction; it returns the IDs
-// of the devices that existed.
-func deleteDevicesTx(ctx context.Context, tx *store.Tx, userID id.UserID, ids []string, except string) ([]string, error) {
-	if ids == nil {
-		return deleteWhereTx(ctx, tx, `user_id = $1 AND device_id <> $2`, string(userID), except)
-	}
+// deleteDevicesTx is deleteDevices inside a transaction: it returns a
+// deletion for every device that existed, each counted as a change of the
+// user's device list (consecutive stream IDs, in device ID order).
+func deleteDevicesTx(ctx context.Context, tx *store.Tx, userID id.UserID, ids []string, except string) ([]DeviceChange, error) {
 	var deleted []string
+	if ids == nil {
+		var err error
+		if deleted, err = deleteWhereTx(ctx, tx, `user_id = $1 AND device_id <> $2`, string(userID), except); err != nil {
+			return nil, err
+		}
+		return countDeletionsTx(ctx, tx, userID, deleted)
+	}
 	for chunk := range slices.Chunk(ids, 100) {
 		ph := make([]string, len(chunk))
 		args := []any{string(userID)}
@@ -224,7 +246,22 @@ func deleteDevicesTx(ctx context.Context, tx *store.Tx, userID id.UserID, ids []
 		}
 		deleted = append(deleted, got...)
 	}
-	return deleted, nil
+	return countDeletionsTx(ctx, tx, userID, deleted)
+}
+
+func countDeletionsTx(ctx context.Context, tx *store.Tx, userID id.UserID, deleted []string) ([]DeviceChange, error) {
+	if len(deleted) == 0 {
+		return nil, nil
+	}
+	slices.Sort(deleted)
+	changes := make([]DeviceChange, len(deleted))
+	for i, d := range deleted {
+		changes[i] = DeviceChange{DeviceID: d, Deleted: true}
+	}
+	if err := countDeviceChangesTx(ctx, tx, userID, changes); err != nil {
+		return nil, err
+	}
+	return changes, nil
 }
 
 func deleteWhereTx(ctx context.Context, tx *store.Tx, cond string, args ...any) ([]string, error) {

@@ -7,7 +7,9 @@
 // OpenID tokens) and Synapse's shared-secret admin registration, and gives
 // the other packages Authenticate/Authed to turn an access token into a
 // Device, OpenIDUser to turn an OpenID token into its user, and DeviceList
-// for the federation device list.
+// for the federation device list. It counts the changes of each user's
+// device list and hands them to Config.OnDeviceListChange, for the
+// m.device_list_update EDUs and /sync's device_lists.
 //
 // # What it must never do
 //
@@ -150,11 +152,31 @@
 // whose account was deactivated since, names no one. Cleanup (the
 // janitor) deletes expired ones with the other expiring rows.
 //
-// Device list (devicelist.go). DeviceList gives other servers a user's
-// devices (at most 1000, with their display names) and a stream ID. Device
-// changes are not counted yet, so the stream ID is a 53-bit hash of the
-// list: it changes with every added, removed or renamed device and is the
-// same for the same list, but it does not increase.
+// Device list (devicelist.go). Every change of a user's device list is
+// counted in the transaction that makes it: a device added (login or
+// registration with a device ID the user does not have; logging in again
+// with one they have changes nothing), deleted (logout, logout/all,
+// DELETE /devices/{id}, /delete_devices, password change, deactivation)
+// or renamed (PUT /devices/{id} with a display name other than the stored
+// one). The counter is a row per user (accounts_device_lists, migration
+// 0102), bumped with one upsert, so that concurrent changes of one user
+// conflict on it and are retried rather than given the same number; no
+// sequence. Each change gets the next stream ID, and a transaction that
+// changes several devices (logout/all, /delete_devices, password change,
+// deactivation; deletions in device ID order) consecutive ones, each
+// change's prev_id being the one before: the chain the spec's
+// m.device_list_update EDUs carry. After the commit the changes go to
+// Config.OnDeviceListChange (after OnDevicesDeleted for deletions), whose
+// users send the EDUs (services/sender) and list the user in local
+// users' device_lists.changed (services/userdata). Like every hook it is
+// best-effort: a change whose hook is lost leaves a gap in the chain that
+// other servers notice by prev_id and repair by fetching the list again.
+// DeviceList gives other servers a user's devices (at most 1000, with
+// their display names) and the current stream ID, read before the
+// devices (see DeviceList for why); 0 for a user with no change counted.
+// Accounts whose devices predate migration 0102 have stream ID 0 until
+// their next change; the stream IDs answered before it were hashes of
+// the list, outside this sequence, and never announced in an EDU.
 //
 // Maintenance. Expired UIA sessions, login tokens and nonces are never
 // honoured; Cleanup (or RunJanitor, in a goroutine the caller owns) deletes

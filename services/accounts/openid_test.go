@@ -129,8 +129,8 @@ func TestDeviceList(t *testing.T) {
 		h.loginOK("alice", "pw", map[string]any{"device_id": "BBB", "initial_device_display_name": "Tablet"})
 
 		list, s1, err := h.svc.DeviceList(ctx, string(a.userID))
-		if err != nil || len(list) != 2 || s1 <= 0 || s1 >= 1<<53 {
-			t.Fatalf("DeviceList = %v, %d, %v", list, s1, err)
+		if err != nil || len(list) != 2 || s1 != 2 {
+			t.Fatalf("DeviceList = %v, %d, %v; want 2 devices at stream ID 2", list, s1, err)
 		}
 		byID := map[string]string{}
 		for _, d := range list {
@@ -142,24 +142,24 @@ func TestDeviceList(t *testing.T) {
 		if _, ok := byID[a.deviceID]; !ok {
 			t.Errorf("devices %v lack %s", list, a.deviceID)
 		}
-		// The same list has the same stream ID; a rename changes it, and
-		// renaming back restores it.
+		// The stream ID counts changes: it stays without one, and every
+		// rename, new device and deletion adds one, even back to an
+		// earlier list.
 		if _, again, _ := h.svc.DeviceList(ctx, string(a.userID)); again != s1 {
 			t.Errorf("stream ID changed without a change: %d, %d", s1, again)
 		}
 		h.expect(h.do("PUT", v3+"/devices/BBB", a.token, map[string]any{"display_name": "Old tablet"}), 200, "")
-		if _, s2, _ := h.svc.DeviceList(ctx, string(a.userID)); s2 == s1 {
-			t.Error("a rename left the stream ID")
+		if _, s2, _ := h.svc.DeviceList(ctx, string(a.userID)); s2 != 3 {
+			t.Errorf("stream ID %d after a rename, want 3", s2)
 		}
 		h.expect(h.do("PUT", v3+"/devices/BBB", a.token, map[string]any{"display_name": "Tablet"}), 200, "")
 		c := h.loginOK("alice", "pw", map[string]any{"device_id": "CCC"})
-		_, s3, _ := h.svc.DeviceList(ctx, string(a.userID))
-		if s3 == s1 {
-			t.Error("a new device left the stream ID")
+		if _, s3, _ := h.svc.DeviceList(ctx, string(a.userID)); s3 != 5 {
+			t.Errorf("stream ID %d after a rename back and a new device, want 5", s3)
 		}
 		h.expect(h.do("POST", v3+"/logout", c.token, map[string]any{}), 200, "")
-		if _, s4, _ := h.svc.DeviceList(ctx, string(a.userID)); s4 != s1 {
-			t.Errorf("back to the first list, stream ID %d, want %d", s4, s1)
+		if l4, s4, _ := h.svc.DeviceList(ctx, string(a.userID)); s4 != 6 || len(l4) != 2 {
+			t.Errorf("back to the first list: %v, stream ID %d, want 6", l4, s4)
 		}
 
 		for _, u := range []string{"@nobody:test.example", "@alice:elsewhere.example"} {

@@ -79,6 +79,16 @@ type Config struct {
 	// device deletion, password change, deactivation), so that their
 	// end-to-end keys and to-device messages can be deleted too.
 	OnDevicesDeleted func(ctx context.Context, userID id.UserID, deviceIDs []string) error
+	// OnDeviceListChange is called after a user's device list changed: a
+	// device added (login or registration with a new device ID), deleted
+	// (logout, logout/all, device deletion, password change,
+	// deactivation; after OnDevicesDeleted) or renamed (PUT /devices).
+	// changes are the changes of one transaction in stream order, with
+	// consecutive stream IDs, each chained on the one before (see
+	// DeviceChange), so that other servers can be sent
+	// m.device_list_update EDUs and local users sharing a room with the
+	// user see them in /sync's device_lists.changed.
+	OnDeviceListChange func(ctx context.Context, userID id.UserID, changes []DeviceChange) error
 	// RemoteProfile, when set, answers GET /profile for users of other
 	// servers (a federation profile query) with the whole profile object.
 	// When nil, such lookups answer 404 M_NOT_FOUND.

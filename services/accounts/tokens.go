@@ -136,7 +136,9 @@ type loginResponse struct {
 // UIA session or a login token …), and stores a new device session for
 // that user in the same transaction. A device ID the client chose is
 // reused if the user has that device: its old tokens are revoked and its
-// display name kept. A generated device ID that clashes is generated anew.
+// display name kept, and the device list is unchanged. A new device is a
+// device-list change (Config.OnDeviceListChange, after the commit). A
+// generated device ID that clashes is generated anew.
 func (s *Service) startSession(ctx context.Context, req sessionRequest, fn func(ctx context.Context, tx *store.Tx) (id.UserID, error)) (*loginResponse, error) {
 	for attempt := 0; ; attempt++ {
 		deviceID := req.deviceID
@@ -155,8 +157,10 @@ func (s *Service) startSession(ctx context.Context, req sessionRequest, fn func(
 			}
 		}
 		var userID id.UserID
+		var changes []DeviceChange
 		now := s.nowMS()
 		err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+			changes = nil
 			var err error
 			if userID, err = fn(ctx, tx); err != nil {
 				return err
@@ -179,6 +183,14 @@ func (s *Service) startSession(ctx context.Context, req sessionRequest, fn func(
 				if err := deleteDeviceTokensTx(ctx, tx, userID, deviceID); err != nil {
 					return err
 				}
+			} else {
+				changes = []DeviceChange{{DeviceID: deviceID}}
+				if req.displayName != nil {
+					changes[0].DisplayName = *req.displayName
+				}
+				if err := countDeviceChangesTx(ctx, tx, userID, changes); err != nil {
+					return err
+				}
 			}
 			return insertGrantTx(ctx, tx, userID, deviceID, g, nil, now)
 		})
@@ -193,6 +205,7 @@ func (s *Service) startSession(ctx context.Context, req sessionRequest, fn func(
 			return resp, nil
 		}
 		s.cache.invalidateUser(userID, deviceID)
+		s.deviceListChanged(ctx, userID, changes)
 		resp.AccessToken = g.access.text
 		resp.DeviceID = deviceID
 		if g.refresh != nil {

@@ -206,11 +206,13 @@
 // recursion and no cache.
 //
 // /user/devices/{userId} answers a local user's devices with their
-// display names and the list's stream ID (Config.Lookups.Devices; see
-// accounts DeviceList for what the stream ID is). No end-to-end keys are
-// stored yet, so each device's keys field is an empty object and there
-// are no cross-signing keys; /user/keys/query and /user/keys/claim answer
-// every requested user with no keys. A user of another server, or an
+// display names and the list's stream ID (Config.Lookups.Devices): the
+// stream_id of the user's last m.device_list_update EDU, counted by
+// services/accounts (see its DeviceList), so that the requesting server
+// can apply the EDUs that follow. No end-to-end keys are stored yet, so
+// each device's keys field is an empty object and there are no
+// cross-signing keys; /user/keys/query and /user/keys/claim answer every
+// requested user with no keys. A user of another server, or an
 // invalid user ID, is 400 M_INVALID_PARAM; a body of the wrong shape is
 // M_BAD_JSON.
 //

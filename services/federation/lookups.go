@@ -43,8 +43,11 @@ type PublicRoomsQuery struct {
 // DeviceList is a user's devices as the device list of
 // /user/devices answers them.
 type DeviceList struct {
-	// StreamID names this version of the list (see the spec's
-	// m.device_list_update); 0 for an empty list.
+	// StreamID names this version of the list: the stream_id of the
+	// user's last m.device_list_update EDU (services/accounts counts
+	// them), which the requesting server matches with the EDUs that
+	// follow; 0 when no change was ever counted. An empty list may have
+	// any (every device deleted).
 	StreamID int64
 	Devices  []Device
 }

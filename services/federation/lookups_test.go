@@ -126,6 +126,8 @@ func TestUserDevices(t *testing.T) {
 		switch userID {
 		case "@alice:our.test":
 			return DeviceList{StreamID: 42, Devices: []Device{{DeviceID: "AAA", DisplayName: "Phone"}, {DeviceID: "BBB"}}}, nil
+		case "@gone:our.test": // every device deleted: the list is empty, its stream ID is not
+			return DeviceList{StreamID: 9}, nil
 		case "@broken:our.test":
 			return DeviceList{}, errors.New("database down")
 		}
@@ -138,6 +140,7 @@ func TestUserDevices(t *testing.T) {
 		{"GET", p + "%40alice%3Aour.test", "", 200,
 			`{"devices":[{"device_display_name":"Phone","device_id":"AAA","keys":{}},{"device_id":"BBB","keys":{}}],"stream_id":42,"user_id":"@alice:our.test"}`},
 		{"GET", p + "@nobody:our.test", "", 200, `{"devices":[],"stream_id":0,"user_id":"@nobody:our.test"}`},
+		{"GET", p + "@gone:our.test", "", 200, `{"devices":[],"stream_id":9,"user_id":"@gone:our.test"}`},
 		{"GET", p + "@carol:remote.test", "", 400, "M_INVALID_PARAM"},
 		{"GET", p + "alice", "", 400, "M_INVALID_PARAM"},
 		{"GET", p + "@broken:our.test", "", 500, "M_UNKNOWN"},

@@ -3,10 +3,17 @@ package userdata
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/matrix/id"
 )
+
+// Device list changes (device_lists.changed of /sync). userdata_device_lists
+// has one row per user whose device list changed: other servers' users
+// (ReceiveDeviceListUpdate, from m.device_list_update EDUs) and, since
+// LocalDeviceListChanged, this server's users; each row holds the last
+// stream_id recorded and the position at which it was.
 
 // maxDeviceListsPerSync bounds device_lists.changed in one /sync: the
 // users of the newest changes.
@@ -55,10 +62,57 @@ func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, userID string, st
 	return nil
 }
 
+// LocalDeviceListChanged records that a local user's device list changed
+// (a device added, deleted or renamed; services/accounts'
+// OnDeviceListChange) up to streamID, the user's device-list stream ID
+// after the change, so that the next /sync of the local users sharing a
+// room with them, and of the user's own devices, lists the user in
+// device_lists.changed, and wakes them. A streamID not above the one
+// recorded (the same change again, or an older one arriving late) changes
+// nothing: the user's newer change is listed already. The row is the
+// same table's as other servers' users (one per user, remote or local).
+func (s *Service) LocalDeviceListChanged(ctx context.Context, userID string, streamID int64) error {
+	if _, err := id.ParseUserID(userID); err != nil || !s.isLocal(userID) {
+		return fmt.Errorf("userdata: %q is not a user of this server", userID)
+	}
+	var changed bool
+	err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		changed = false
+		var cur int64
+		err := tx.QueryRow(ctx, `SELECT stream_id FROM userdata_device_lists WHERE user_id = $1`, userID).Scan(&cur)
+		if err == nil && cur >= streamID {
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNoRows) {
+			return err
+		}
+		pos, err := nextPos(ctx, tx)
+		if err != nil {
+			return err
+		}
+		changed = true
+		_, err = tx.Exec(ctx, `INSERT INTO userdata_device_lists (user_id, stream_id, pos) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id) DO UPDATE SET stream_id = excluded.stream_id, pos = excluded.pos`, userID, streamID, pos)
+		return err
+	})
+	if err != nil || !changed {
+		return err
+	}
+	var rooms []string
+	if s.cfg.Rooms != nil {
+		if rooms, err = s.cfg.Rooms(ctx, userID); err != nil {
+			s.log.Warn("userdata: listing rooms for a device list wake-up failed", "user_id", userID, "err", err)
+		}
+	}
+	s.wake([]string{userID}, rooms)
+	return nil
+}
+
 // deviceListsFor returns the users whose device lists changed in
-// (From, To] and who share a room with the syncing user: nothing on an
-// initial sync (the spec's device_lists are changes since a token).
-// Ignored users are not left out: their devices still matter to
+// (From, To] and who share a room with the syncing user, or are the
+// syncing user (whose other devices must learn of a new or deleted one):
+// nothing on an initial sync (the spec's device_lists are changes since a
+// token). Ignored users are not left out: their devices still matter to
 // encryption.
 func (s *Service) deviceListsFor(ctx context.Context, q SyncQuery) ([]string, error) {
 	if q.Initial || q.From >= q.To {
@@ -86,10 +140,7 @@ func (s *Service) deviceListsFor(ctx context.Context, q SyncQuery) ([]string, er
 	v := s.sharers(q)
 	var out []string
 	for _, u := range users {
-		if u == q.UserID {
-			continue
-		}
-		ok, err := v.visible(ctx, u)
+		ok, err := v.visible(ctx, u) // true for the user
 		if err != nil {
 			return nil, err
 		}

@@ -2,7 +2,8 @@
 // besides room timelines: global and per-room account data (with the m.tag
 // tags endpoints and the m.fully_read read marker), receipts (m.read,
 // m.read.private, threaded), typing notifications, send-to-device messages,
-// presence and other servers' device list changes. It serves their
+// presence and device list changes (of other servers' users and of its
+// own, for device_lists.changed). It serves their
 // Client-Server endpoints (Routes), gives the sync role what it needs to
 // fill a /sync response (Position, TypingPosition, Sync, AckToDevice,
 // SyncPresence), applies what other servers send (federation.go) and hands
@@ -57,7 +58,8 @@
 // account data, markers and private receipts; with the room's members and
 // the room for public receipts; with the recipients for send-to-device;
 // with the user and (when Config.Rooms is set) the user's rooms for
-// presence. These must reach every sync worker (publish them on NATS).
+// presence and for a local user's device list change; with the user's
+// rooms for another server's user's device list change. These must reach every sync worker (publish them on NATS).
 // Config.LocalWake is called for typing changes, which every process
 // learns by itself, and must wake only this process's waiters.
 //
@@ -169,12 +171,30 @@
 // or done: there is no end-to-end key store yet. Malformed remote data
 // returns an error wrapping ErrInvalid.
 //
+// Local users' device lists (devicelists.go): LocalDeviceListChanged,
+// called after services/accounts committed a device added, deleted or
+// renamed (its OnDeviceListChange), records the user's device-list stream
+// ID at a new position in the same table, one row per user, so that the
+// same incremental /sync lists them in device_lists.changed: for the
+// local users sharing a room with them, and for the user themselves,
+// whose other devices must learn of the new or deleted one (the spec
+// lists "users who have updated their device identity" and leaves no one
+// out). A stream ID not above the recorded one (the hook called again, or
+// two workers' calls crossing) takes no position. It wakes the user and
+// their rooms. The m.device_list_update EDUs for other servers are not
+// sent from here: the same hook hands the changes to services/sender's
+// Queue.DeviceListUpdate.
+//
 // # Not done yet
 //
 // Presence transitions by timeout are computed when read but produce no
 // event, wake-up or outbound EDU; displayname/avatar_url in presence; push
 // rules (the server-managed m.push_rules is never written here); sync
 // filters (the sync role applies them to SyncData); rate limits (wrap the
-// routes); metrics; device_lists.left and local users' own device changes
-// in device_lists.changed.
+// routes); metrics; device_lists.left (users no longer sharing any room),
+// and device_lists.changed for users who newly share a room with the
+// syncing user without having changed their devices (the spec's "or who
+// now share an encrypted room with the client"), both of which follow
+// from other users' membership changes, which this package is not told
+// of (NewlyJoinedRooms covers only the syncing user's own joins).
 package userdata
