@@ -7,7 +7,9 @@
 // This file has the interface and the in-process coordinator of the
 // single-process default, which owns everything. The etcd-backed one, with
 // leases that rebalance as workers come and go, implements the same
-// interface (cluster mode).
+// interface (cluster mode). Manual (manual.go) owns what it is told to:
+// tests use one per simulated process to split partitions between them
+// and move them mid-stream.
 //
 // It never touches the database or NATS.
 package coord

@@ -31,19 +31,6 @@ func TestCatchUp(t *testing.T) {
 			}
 			return latest
 		}
-		sentIDs := func(dest string) []string {
-			var ids []string
-			for _, txn := range env.tr.sent(dest) {
-				for _, p := range txn.PDUs {
-					var head struct {
-						ID string `json:"event_id"`
-					}
-					_ = json.Unmarshal(p, &head)
-					ids = append(ids, head.ID)
-				}
-			}
-			return ids
-		}
 		failedBefore := func(dest string) {
 			if _, err := env.db.Exec(ctx, `INSERT INTO sender_destinations (destination, failures, retry_at) VALUES ($1, 3, $2)`,
 				dest, env.clock.Now().Add(-time.Second).UnixMilli()); err != nil {
@@ -58,7 +45,7 @@ func TestCatchUp(t *testing.T) {
 		healthy := queue("busy.test", catchUpThreshold+50, "!a:us.test")
 		env.drainAll(t, "back.test", "blip.test", "busy.test")
 
-		got := sentIDs("back.test")
+		got := env.tr.sentEventIDs("back.test")
 		if len(got) != 3 {
 			t.Fatalf("a destination back after failures got %d events (%v); want each room's latest, 3", len(got), got)
 		}
@@ -67,10 +54,10 @@ func TestCatchUp(t *testing.T) {
 				t.Errorf("sent %s, not a room's latest event", id)
 			}
 		}
-		if got := sentIDs("blip.test"); len(got) != 10 || got[9] != short["!a:us.test"] {
+		if got := env.tr.sentEventIDs("blip.test"); len(got) != 10 || got[9] != short["!a:us.test"] {
 			t.Errorf("a short queue after failures: %d events sent; want all 10", len(got))
 		}
-		if got := sentIDs("busy.test"); len(got) != catchUpThreshold+50 || got[len(got)-1] != healthy["!a:us.test"] {
+		if got := env.tr.sentEventIDs("busy.test"); len(got) != catchUpThreshold+50 || got[len(got)-1] != healthy["!a:us.test"] {
 			t.Errorf("a destination that never failed: %d events sent; want all %d", len(got), catchUpThreshold+50)
 		}
 		var left int

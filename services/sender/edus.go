@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -18,11 +17,12 @@ import (
 	"github.com/axon-hs/axon/services/roomserver"
 )
 
-// PokeSubject is the core NATS subject on which a Queue tells the sender
-// role that destinations have new EDUs (the data is a JSON array of
-// server names). A lost poke only delays those EDUs until the sender's
-// next sweep of the queues (sweepInterval) or the destination's next
-// event.
+// PokeSubject is the core NATS subject on which a Queue, or the queue
+// consumer, tells every sender worker that destinations have new rows
+// (the data is a JSON array of server names, EncodePoke); each worker
+// pokes those of its destination partitions and ignores the others. A
+// lost poke only delays those rows until the owner's next sweep of the
+// queues (sweepInterval) or the destination's next poke.
 const PokeSubject = "axon.sender.poke"
 
 // EDU limits.
@@ -59,8 +59,10 @@ type QueueConfig struct {
 	// Reader finds the servers of a room (typing, receipts) and the rooms
 	// of a user (presence).
 	Reader *roomserver.Reader
-	// Poke tells the sender role that dests have new EDUs (publish them
-	// on PokeSubject). Nil: the sender's sweep finds them.
+	// Poke tells the destinations' owners that dests have new EDUs:
+	// publish them on PokeSubject, or, in a process that runs the sender
+	// role, its Sender.Poke (which pokes its own destinations directly
+	// and publishes the rest). Nil: the owners' sweeps find them.
 	Poke func(dests []string)
 	// MaxToDeviceQueue bounds the send-to-device EDUs queued for one
 	// destination (default 10,000); beyond, new ones are dropped with a
@@ -328,29 +330,29 @@ func (s *Sender) queuedEDUs(ctx context.Context, dest string) (live []sentEDU, e
 
 // txnID names a transaction after what it carries, so that the same
 // transaction sent again after an unclear failure has the same ID (and
-// the destination answers it from its cache), while one whose EDUs
-// changed meanwhile (a coalesced typing state) gets a new ID and is
-// processed.
+// the destination answers it from its cache), while one with other rows
+// (rows queued meanwhile between its first and last, which belong to
+// other destinations too, so a range names no content; a coalesced typing
+// state replaced meanwhile) gets a new ID and is processed. The ID is the
+// PDU rows' range, for reading logs, and a hash of every row.
 func txnID(seqs []int64, edus []sentEDU) string {
-	id := ""
-	if len(seqs) > 0 {
-		id = strconv.FormatInt(seqs[0], 10) + "-" + strconv.FormatInt(seqs[len(seqs)-1], 10)
-	}
-	if len(edus) == 0 {
-		return id
-	}
 	h := sha256.New()
 	var b [8]byte
+	for _, seq := range seqs {
+		binary.BigEndian.PutUint64(b[:], uint64(seq))
+		h.Write(b[:])
+	}
+	h.Write([]byte{0}) // no PDU row's key starts with a zero byte
 	for _, e := range edus {
 		h.Write([]byte(e.key))
 		binary.BigEndian.PutUint64(b[:], uint64(e.queuedNS))
 		h.Write(b[:])
 	}
 	sum := hex.EncodeToString(h.Sum(nil)[:12])
-	if id == "" {
+	if len(seqs) == 0 {
 		return "e" + sum
 	}
-	return id + "e" + sum
+	return strconv.FormatInt(seqs[0], 10) + "-" + strconv.FormatInt(seqs[len(seqs)-1], 10) + "-" + sum
 }
 
 // deleteEDUs deletes sent (or expired) EDUs inside tx, each only if it
@@ -361,7 +363,8 @@ func deleteEDUs(tx *store.Tx, dest string, edus []sentEDU) {
 	}
 }
 
-// handlePoke pokes the destinations of a message on PokeSubject.
+// handlePoke pokes the destinations of a message on PokeSubject (poke
+// skips those this process does not own).
 func (s *Sender) handlePoke(data []byte) {
 	var dests []string
 	if err := json.Unmarshal(data, &dests); err != nil {
@@ -375,19 +378,63 @@ func (s *Sender) handlePoke(data []byte) {
 	}
 }
 
-// sweep pokes every destination with queued rows, every sweepInterval,
-// for the pokes that NATS lost.
+// requestSweep asks the sweeper for a sweep soon (a partition was
+// gained); requests made while one waits are served by the same sweep.
+func (s *Sender) requestSweep() {
+	select {
+	case s.sweepReq <- struct{}{}:
+	default:
+	}
+}
+
+// sweep pokes every destination with queued rows in the partitions this
+// process owns: when asked (a partition was gained), and every
+// sweepEvery for the pokes that NATS lost. One query serves every
+// partition gained since the last sweep.
 func (s *Sender) sweep(ctx context.Context) {
-	t := time.NewTicker(sweepInterval)
+	t := time.NewTicker(s.sweepEvery)
 	defer t.Stop()
 	for {
+		tick := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.pokeQueued(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				s.log.Warn("sender: sweeping the queues failed", "err", err)
+			tick = true
+		case <-s.sweepReq:
+		}
+		// The partitions gained before the query starts are covered by it.
+		s.mu.Lock()
+		var fresh []*destPartition
+		for _, part := range s.parts {
+			if !part.swept {
+				fresh = append(fresh, part)
 			}
 		}
+		s.mu.Unlock()
+		if !tick && len(fresh) == 0 {
+			continue // an earlier sweep covered the partitions that asked
+		}
+		if err := s.pokeQueued(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("sender: sweeping the queues failed", "err", err)
+			if len(fresh) > 0 {
+				// Gained partitions must not wait for the next tick.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(sweepRetry):
+				}
+				s.requestSweep()
+			}
+			continue
+		}
+		s.mu.Lock()
+		for _, part := range fresh {
+			part.swept = true
+		}
+		s.mu.Unlock()
 	}
 }

@@ -27,11 +27,17 @@ const (
 )
 
 // txnRecorder is a federation transport that records the transactions
-// sent to each destination and answers them (500 while failing).
+// sent to each destination and answers them (500 while failing). With a
+// hold channel it keeps every answer until the channel is closed, as a
+// slow destination does: a transaction whose request is cancelled
+// meanwhile is recorded as abandoned.
 type txnRecorder struct {
-	mu      sync.Mutex
-	txns    map[string][]sentTxn // by destination
-	failing bool
+	mu        sync.Mutex
+	txns      map[string][]sentTxn // answered 200, by destination
+	received  map[string][]sentTxn // every request, by destination
+	abandoned map[string][]sentTxn // cancelled while held, by destination
+	failing   bool
+	hold      chan struct{}
 }
 
 type sentTxn struct {
@@ -50,6 +56,24 @@ func (r *txnRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	txn.ID = req.URL.Path[strings.LastIndex(req.URL.Path, "/")+1:]
+	dest := req.URL.Host
+	r.mu.Lock()
+	if r.received == nil {
+		r.received, r.abandoned = map[string][]sentTxn{}, map[string][]sentTxn{}
+	}
+	r.received[dest] = append(r.received[dest], txn)
+	hold := r.hold
+	r.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-req.Context().Done():
+			r.mu.Lock()
+			r.abandoned[dest] = append(r.abandoned[dest], txn)
+			r.mu.Unlock()
+			return nil, req.Context().Err()
+		}
+	}
 	rec := httptest.NewRecorder()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -57,7 +81,7 @@ func (r *txnRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		rec.WriteHeader(500)
 		return rec.Result(), nil
 	}
-	r.txns[req.URL.Host] = append(r.txns[req.URL.Host], txn)
+	r.txns[dest] = append(r.txns[dest], txn)
 	_, _ = rec.WriteString(`{"pdus":{}}`)
 	return rec.Result(), nil
 }
@@ -66,6 +90,43 @@ func (r *txnRecorder) sent(dest string) []sentTxn {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.txns[dest])
+}
+
+// sentEventIDs returns the event IDs of the PDUs sent to dest (answered
+// 200), in order.
+func (r *txnRecorder) sentEventIDs(dest string) []string {
+	var ids []string
+	for _, txn := range r.sent(dest) {
+		for _, p := range txn.PDUs {
+			var head struct {
+				ID string `json:"event_id"`
+			}
+			_ = json.Unmarshal(p, &head)
+			ids = append(ids, head.ID)
+		}
+	}
+	return ids
+}
+
+// receivedBy returns the transactions requested of dest, answered or not.
+func (r *txnRecorder) receivedBy(dest string) []sentTxn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.received[dest])
+}
+
+// abandonedBy returns the transactions to dest cancelled while held.
+func (r *txnRecorder) abandonedBy(dest string) []sentTxn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.abandoned[dest])
+}
+
+// setHold makes new requests wait for hold to close (nil: answer at once).
+func (r *txnRecorder) setHold(hold chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hold = hold
 }
 
 func (r *txnRecorder) setFailing(f bool) {
@@ -120,12 +181,7 @@ func newEDUEnv(t *testing.T, engine testenv.Engine, tweak ...func(*QueueConfig))
 		t.Fatal(err)
 	}
 	env.s = New(db, nil, Config{ServerName: "us.test", Client: client, Reader: roomserver.NewReader(db), Now: env.clock.Now})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() {
-		cancel()
-		env.s.wg.Wait()
-	})
-	env.s.ctx = ctx
+	ownAll(t, env.s)
 	return env
 }
 
@@ -298,7 +354,6 @@ func TestDrainEDUs(t *testing.T) {
 		}
 		e.clock.Advance(10 * time.Second)
 		e.s = New(e.db, nil, Config{ServerName: "us.test", Client: e.s.cfg.Client, Reader: e.s.cfg.Reader, Now: e.clock.Now})
-		e.s.ctx = context.Background()
 		e.drainAll(t, "them.test")
 		txns := e.tr.sent("them.test")
 		var edus []string
@@ -314,7 +369,7 @@ func TestDrainEDUs(t *testing.T) {
 				edus = append(edus, edu.Type+" "+c.MessageID)
 			}
 		}
-		if len(txns) != 2 || len(txns[0].PDUs) != 1 || len(txns[1].PDUs) != 0 || !strings.HasPrefix(txns[0].ID, "7-7e") {
+		if len(txns) != 2 || len(txns[0].PDUs) != 1 || len(txns[1].PDUs) != 0 || !strings.HasPrefix(txns[0].ID, "7-7-") {
 			t.Errorf("transactions: %d, first %s with %d PDUs", len(txns), txns[0].ID, len(txns[0].PDUs))
 		}
 		if len(edus) != 150 || edus[0] != "m.direct_to_device m000" || edus[149] != "m.direct_to_device m149" {
@@ -331,11 +386,15 @@ func TestDrainEDUs(t *testing.T) {
 func TestTxnID(t *testing.T) {
 	a := []sentEDU{{key: "t|r|u", queuedNS: 5}, {key: "d|u|m", queuedNS: 6}}
 	b := []sentEDU{{key: "t|r|u", queuedNS: 9}, {key: "d|u|m", queuedNS: 6}}
-	if txnID([]int64{3, 4}, nil) != "3-4" {
-		t.Errorf("PDUs only: %q", txnID([]int64{3, 4}, nil))
+	if id := txnID([]int64{3, 4}, nil); !strings.HasPrefix(id, "3-4-") || id != txnID([]int64{3, 4}, nil) {
+		t.Errorf("PDUs only: %q", id)
 	}
 	if txnID(nil, a) != txnID(nil, slices.Clone(a)) || txnID(nil, a) == txnID(nil, b) || txnID([]int64{1}, a) == txnID(nil, a) {
 		t.Error("transaction IDs do not follow their content")
+	}
+	// The same range with another row inside it is another transaction.
+	if txnID([]int64{3, 9}, nil) == txnID([]int64{3, 5, 9}, nil) {
+		t.Error("two transactions with the same first and last rows share an ID")
 	}
 }
 

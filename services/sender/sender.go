@@ -1,38 +1,87 @@
 // Package sender is the sender role's federation half: it delivers the
 // events this server makes to the other servers of their rooms, and its
-// users' EDUs (typing, read receipts, presence, send-to-device messages)
-// to the servers concerned.
+// users' EDUs (typing, read receipts, presence, send-to-device messages,
+// device list updates: devicelists.go) to the servers concerned.
 //
 // # Queues
 //
 // One consumer of ROOM_EVENTS (the coordinator resource QueueResource, so
-// one owner at a time) takes every accepted event sent by a user of this
-// server and queues it, in one transaction per batch, for each other
-// server with a user joined to the room (and the server of the target of
-// a membership event: an invite or a kick reaches its subject). The queue
-// rows (sender_queue) are the durable truth: a destination's worker sends
-// them in order, in transactions of at most 50 PDUs whose ID is derived
-// from the first and last row, so a transaction retried after an unclear
-// failure is recognised by the destination; rows are deleted once a
-// transaction is answered 200. A worker that dies leaves its rows for the
-// next owner, which starts a worker for every destination with rows.
+// one owner at a time, in any sender process) takes every accepted event
+// sent by a user of this server and queues it, in one transaction per
+// batch, for each other server with a user joined to the room (and the
+// server of the target of a membership event: an invite or a kick reaches
+// its subject). The queue rows (sender_queue) are the durable truth: a
+// destination's worker sends them in order, in transactions of at most 50
+// PDUs whose ID is derived from the first and last row, so a transaction
+// retried after an unclear failure is recognised by the destination; rows
+// are deleted once a transaction is answered 200. A worker that dies
+// leaves its rows for the next owner, which starts a worker for every
+// destination with rows.
+//
+// # Destination partitions
+//
+// Delivery is spread over the sender workers by destination: a
+// destination belongs to partition DestinationPartition(server name), a
+// stable FNV-1a hash of the name modulo DestinationPartitions (64), and
+// the partitions of the coordinator resource DestinationResource are
+// owned by one sender process each (internal/coord: every partition in
+// the single-process default; leases in cluster mode). The count and the
+// hash are a contract between sender workers: every worker must compute
+// the same partition for the same destination, so neither may change
+// while two versions run side by side (a rolling deploy).
+//
+// A process sends only to the destinations of the partitions it owns.
+// When it gains a partition it sweeps: every destination of that
+// partition with rows in sender_queue or sender_edus gets a worker (one
+// query of the queued destinations serves all the partitions gained at
+// once, as at start). When the partition's context ends (ownership lost,
+// or shutdown) its destination workers stop: a transaction in flight is
+// abandoned (not counted as the destination's failure), and one already
+// answered 200 still has its rows deleted. Rows are only deleted after a
+// 200, so the next owner resends whatever was not acknowledged: under the
+// same derived transaction ID while the head of the destination's queue
+// is unchanged (the destination answers it from its cache), or else in a
+// transaction that also carries what was queued meanwhile, whose PDUs
+// and EDUs the destination recognises (event IDs, message_id). Backoff is
+// kept in the database (sender_destinations), so a destination's new
+// owner keeps waiting out the backoff its old owner started.
+//
+// New rows reach their destination's owner by pokes: the queue consumer,
+// after committing a batch, and a Queue (edus.go), after queuing EDUs,
+// name the destinations. A poke goes to every sender process over core
+// NATS (PokeSubject; each ignores destinations it does not own) and
+// straight to this process's workers when it owns the destination
+// (Sender.Poke). A lost poke only delays: every process sweeps its owned
+// partitions once a minute.
+//
+// Correctness never depends on ownership. Two processes that both
+// believe they own a destination for a while (a paused process, a lease
+// that expired) both send its queue from its head, and each deletes only
+// rows that a transaction of its own carried and that were answered 200
+// (EDU rows only if not replaced since they were read), so nothing is
+// lost and no row is corrupted. (The one queue consumer adds a
+// destination's rows in stream order, so two transactions with the same
+// first and last row, and so the same ID, carry the same rows.) The destination gets some PDUs and EDUs
+// twice, under the same transaction ID or not, and recognises them as it
+// does any retry (event IDs, message_id). The cost is duplicate sends
+// and, at worst, PDUs out of order (handled by the destination as after
+// any gap) or a replaced typing, receipt or presence state arriving after
+// its replacement, until the next one.
 //
 // # EDUs (edus.go)
 //
 // Local users' EDUs are queued by a Queue, which any process may hold
 // (the client role's userdata service does, as its userdata.Outbound): it
 // needs only the database and NATS, writes this package's own table
-// sender_edus, and then pokes the sender role on PokeSubject (core NATS).
-// A lost poke only delays: the queue owner sweeps every destination with
-// rows once a minute, and at start. The destinations are computed when an
-// EDU is queued: typing and public read receipts (m.read; private ones
-// never leave the server) go to every other server with a user joined to
-// the room, presence to every server sharing a room with the user (which
-// reads the members of all the user's rooms: cheap for most users, a cost
-// for one in many large rooms), send-to-device to the recipients' server,
-// one EDU per server with a message_id derived from the sending device,
-// the client's transaction ID and the server (so a retried request yields
-// the same EDU).
+// sender_edus, and then pokes the destinations' owners. The destinations
+// are computed when an EDU is queued: typing and public read receipts
+// (m.read; private ones never leave the server) go to every other server
+// with a user joined to the room, presence to every server sharing a room
+// with the user (which reads the members of all the user's rooms: cheap
+// for most users, a cost for one in many large rooms), send-to-device to
+// the recipients' server, one EDU per server with a message_id derived
+// from the sending device, the client's transaction ID and the server (so
+// a retried request yields the same EDU).
 //
 // Rows are coalesced by key: the latest typing state per room and user,
 // the latest receipt per room, user and thread, the latest presence per
@@ -50,10 +99,10 @@
 // A destination's worker sends its EDUs, oldest first, in the same
 // transactions as its PDUs: at most 50 PDUs and 100 EDUs each, and
 // transactions of EDUs alone when no PDU waits. The transaction ID is the
-// PDU range with a hash of the EDUs' keys and versions: the same
-// transaction retried after an unclear failure keeps its ID, one whose
-// EDUs were replaced meanwhile gets a new one (the destination would
-// otherwise answer it from its cache without applying the new EDUs). A
+// PDU range with a hash of every PDU row and of the EDUs' keys and
+// versions: the same transaction retried after an unclear failure keeps
+// its ID, one with other rows gets a new one (the destination would
+// otherwise answer it from its cache without applying them). A
 // row replaced while its transaction was in flight is not deleted by that
 // transaction's success.
 //
@@ -63,9 +112,10 @@
 // 2 s after the first failure, doubling up to an hour, with up to 25%
 // jitter so that many destinations do not retry together. New events are
 // queued meanwhile and go in order once the destination answers again.
-// At most Config.MaxActive destinations are sent to at once (the others wait
-// their turn in a first-come queue, with no goroutine); the connection
-// limits are the federation transport's (per destination and in total).
+// At most Config.MaxActive destinations are sent to at once by one
+// process (the others wait their turn in a first-come queue, with no
+// goroutine); the connection limits are the federation transport's (per
+// destination and in total).
 //
 // # Catch-up
 //
@@ -79,11 +129,11 @@
 //
 // # What it does not do yet
 //
-// Outbound m.device_list_update and m.signing_key_update (there is no
-// end-to-end key store yet); presence timeouts (idle, offline) are not
-// announced, only changes that a user or /sync makes; partitioning
-// destinations across several sender workers (one worker owns every queue
-// for now).
+// m.signing_key_update, the keys of m.device_list_update, and announcing
+// a user's devices to servers that start sharing a room with them (there
+// is no end-to-end key store yet); presence timeouts (idle, offline) are
+// not announced, only changes that a user or /sync makes; metrics of
+// partition ownership and queue depth.
 package sender
 
 import (
@@ -92,16 +142,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/axon-hs/axon/internal/bus"
+	"github.com/axon-hs/axon/internal/coord"
 	"github.com/axon-hs/axon/internal/store"
 	"github.com/axon-hs/axon/services/federation/fedclient"
 	"github.com/axon-hs/axon/services/roomserver"
@@ -114,8 +168,30 @@ var migrations embed.FS
 // Migrations returns the package's migrations (versions 0900–0999).
 func Migrations() fs.FS { return store.MigrationsDir(migrations) }
 
-// QueueResource is the coordinator resource of the queue consumer.
+// QueueResource is the coordinator resource of the queue consumer (one
+// partition: one consumer at a time, in any sender process).
 const QueueResource = "federation-sender"
+
+// DestinationResource is the coordinator resource of the destination
+// partitions: the owner of partition DestinationPartition(d) delivers d's
+// queue.
+const DestinationResource = "federation-destinations"
+
+// DestinationPartitions is the number of partitions of
+// DestinationResource. It is a contract between sender workers, as
+// DestinationPartition is: it must be the same in every worker and must
+// not change during a rolling deploy.
+const DestinationPartitions = 64
+
+// DestinationPartition returns the partition of destination (a server
+// name): the FNV-1a 32-bit hash of the name, modulo DestinationPartitions.
+// Every sender worker must compute the same partition for the same
+// destination, so this must not change during a rolling deploy.
+func DestinationPartition(destination string) int {
+	h := fnv.New32a()
+	h.Write([]byte(destination)) // never fails
+	return int(h.Sum32() % DestinationPartitions)
+}
 
 // Limits.
 const (
@@ -124,6 +200,16 @@ const (
 	DefaultMaxActive = 256
 	backoffFirst     = 2 * time.Second
 	backoffMax       = time.Hour
+	// maxPokeDests bounds the destinations named in one message on
+	// PokeSubject.
+	maxPokeDests = 500
+	// finishTimeout bounds the deletion of a transaction's rows after its
+	// 200, which goes on when the partition is lost meanwhile (saving the
+	// next owner a duplicate send).
+	finishTimeout = 10 * time.Second
+	// sweepRetry is the wait before a failed sweep of newly gained
+	// partitions is tried again.
+	sweepRetry = 5 * time.Second
 )
 
 // Config configures the Sender.
@@ -131,7 +217,8 @@ type Config struct {
 	ServerName string
 	Client     *fedclient.Client
 	Reader     *roomserver.Reader
-	// MaxActive bounds the destinations sent to at once (default 256).
+	// MaxActive bounds the destinations this process sends to at once
+	// (default 256).
 	MaxActive int
 	Now       func() time.Time
 	Logger    *slog.Logger
@@ -143,8 +230,15 @@ type Sender struct {
 	bus *bus.Bus
 	cfg Config
 	log *slog.Logger
+	// sweepEvery is the period of the sweep (sweepInterval; tests
+	// lengthen it to show that pokes alone deliver).
+	sweepEvery time.Duration
+	// sweepReq asks the sweeper for a sweep now: a partition was gained.
+	sweepReq chan struct{}
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// parts are the destination partitions this process owns.
+	parts   map[int]*destPartition
 	active  map[string]bool // destinations with a worker
 	pending map[string]bool // poked while their worker ran
 	timers  map[string]*time.Timer
@@ -153,8 +247,17 @@ type Sender struct {
 	// the next, so there are never more than MaxActive goroutines.
 	waiting []string
 	queued  map[string]bool
-	wg      sync.WaitGroup
-	ctx     context.Context
+	wg      sync.WaitGroup // the sweeper
+}
+
+// destPartition is an owned destination partition.
+type destPartition struct {
+	p   int
+	ctx context.Context // ends when the partition is lost
+	wg  sync.WaitGroup  // its destination workers
+	// swept is set once a sweep that began after the partition was
+	// gained has poked its destinations.
+	swept bool
 }
 
 // New returns a Sender.
@@ -168,39 +271,110 @@ func New(db *store.DB, b *bus.Bus, cfg Config) *Sender {
 	if cfg.MaxActive <= 0 {
 		cfg.MaxActive = DefaultMaxActive
 	}
-	return &Sender{db: db, bus: b, cfg: cfg, log: cfg.Logger, active: map[string]bool{}, pending: map[string]bool{},
+	return &Sender{db: db, bus: b, cfg: cfg, log: cfg.Logger, sweepEvery: sweepInterval, sweepReq: make(chan struct{}, 1),
+		parts: map[int]*destPartition{}, active: map[string]bool{}, pending: map[string]bool{},
 		timers: map[string]*time.Timer{}, queued: map[string]bool{}}
 }
 
-// Run consumes ROOM_EVENTS into the queues and sends them until ctx ends.
-// Only one process's Run should consume at a time (QueueResource).
-func (s *Sender) Run(ctx context.Context) error {
-	s.mu.Lock()
-	s.ctx = ctx
-	s.mu.Unlock()
-	if err := s.pokeQueued(ctx); err != nil && ctx.Err() == nil {
-		s.log.Warn("sender: reading the queues failed", "err", err)
-	}
-	// EDUs are queued by other processes (Queue), which poke over NATS.
+// Run is the sender role until ctx ends: through c it owns QueueResource
+// (consuming ROOM_EVENTS into the queues while it owns it) and the
+// partitions of DestinationResource (delivering their destinations'
+// queues), and it listens for pokes on PokeSubject. It returns once every
+// worker has stopped.
+func (s *Sender) Run(ctx context.Context, c coord.Coordinator) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Queues are written by other processes too (the queue consumer may
+	// run elsewhere, a Queue anywhere), which poke over NATS.
 	sub, err := s.bus.Conn().Subscribe(PokeSubject, func(m *nats.Msg) { s.handlePoke(m.Data) })
 	if err != nil {
 		return fmt.Errorf("sender: subscribe to %s: %w", PokeSubject, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.sweep(ctx)
-	}()
-	err = s.bus.ConsumeBatch(ctx, bus.RoomEvents, bus.AllPartitions, "federation-sender", 500, s.handle,
+	s.wg.Go(func() { s.sweep(ctx) })
+	var wg sync.WaitGroup
+	var qerr, derr error
+	wg.Go(func() {
+		if qerr = c.Own(ctx, QueueResource, 1, func(ctx context.Context, _ int) { s.consume(ctx) }); qerr != nil {
+			cancel()
+		}
+	})
+	wg.Go(func() {
+		if derr = c.Own(ctx, DestinationResource, DestinationPartitions, s.runPartition); derr != nil {
+			cancel()
+		}
+	})
+	wg.Wait()
+	cancel()
+	s.wg.Wait()
+	return errors.Join(qerr, derr)
+}
+
+// consume queues ROOM_EVENTS for their destinations while this process
+// owns QueueResource.
+func (s *Sender) consume(ctx context.Context) {
+	s.log.Info("sender: consuming events into the queues")
+	err := s.bus.ConsumeBatch(ctx, bus.RoomEvents, bus.AllPartitions, "federation-sender", 500, s.handle,
 		bus.ConsumeOptions{Logger: s.log})
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("sender: the queue consumer stopped", "err", err)
+	}
+}
+
+// runPartition delivers the destinations of partition p while this
+// process owns it: it asks for a sweep (which starts a worker for each of
+// its destinations with rows), and once ctx ends it stops them.
+func (s *Sender) runPartition(ctx context.Context, p int) {
+	part := s.gain(ctx, p)
+	<-ctx.Done()
+	s.release(part)
+}
+
+// gain makes p an owned partition and asks for a sweep.
+func (s *Sender) gain(ctx context.Context, p int) *destPartition {
+	part := &destPartition{p: p, ctx: ctx}
 	s.mu.Lock()
-	for _, t := range s.timers {
-		t.Stop()
+	s.parts[p] = part
+	s.mu.Unlock()
+	s.requestSweep()
+	return part
+}
+
+// release gives part up: no worker starts for its destinations any more,
+// their backoff timers and turns in the waiting line go (the next owner
+// reads the backoff from the database), and it returns once its running
+// workers, whose context has ended, have returned.
+func (s *Sender) release(part *destPartition) {
+	s.mu.Lock()
+	if s.parts[part.p] == part {
+		delete(s.parts, part.p)
+	}
+	if _, again := s.parts[part.p]; !again {
+		for dest, t := range s.timers {
+			if DestinationPartition(dest) == part.p {
+				t.Stop()
+				delete(s.timers, dest)
+			}
+		}
+		s.waiting = slices.DeleteFunc(s.waiting, func(dest string) bool {
+			if DestinationPartition(dest) != part.p {
+				return false
+			}
+			delete(s.queued, dest)
+			return true
+		})
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
-	return err
+	part.wg.Wait()
+}
+
+// ownerLocked returns the owned partition of dest, or nil. s.mu is held.
+func (s *Sender) ownerLocked(dest string) *destPartition {
+	part := s.parts[DestinationPartition(dest)]
+	if part == nil || part.ctx.Err() != nil {
+		return nil
+	}
+	return part
 }
 
 // handle queues a batch of ROOM_EVENTS for its destinations.
@@ -260,9 +434,15 @@ func (s *Sender) handle(ctx context.Context, msgs []bus.Msg) error {
 	if err != nil {
 		return fmt.Errorf("sender: queue events: %w", err)
 	}
+	seen := map[string]bool{}
+	var dests []string
 	for _, r := range rows {
-		s.poke(r.dest)
+		if !seen[r.dest] {
+			seen[r.dest] = true
+			dests = append(dests, r.dest)
+		}
 	}
+	s.Poke(dests)
 	return nil
 }
 
@@ -271,8 +451,31 @@ func serverOf(userID string) string {
 	return server
 }
 
-// pokeQueued starts a worker for every destination with queued events or
-// EDUs.
+// Poke tells the owners of dests that their queues have new rows: this
+// process's workers directly for the destinations it owns, every sender
+// process over PokeSubject for the others (each ignores those it does
+// not own). It suits QueueConfig.Poke in a process that runs the sender
+// role. A lost poke only delays until the owner's next sweep.
+func (s *Sender) Poke(dests []string) {
+	var others []string
+	for _, d := range dests {
+		if d != "" && d != s.cfg.ServerName && !s.poke(d) {
+			others = append(others, d)
+		}
+	}
+	if len(others) == 0 || s.bus == nil {
+		return
+	}
+	for chunk := range slices.Chunk(others, maxPokeDests) {
+		if err := s.bus.Conn().Publish(PokeSubject, EncodePoke(chunk)); err != nil {
+			s.log.Warn("sender: poking the other sender workers failed; their sweep will find the rows", "err", err)
+			return
+		}
+	}
+}
+
+// pokeQueued pokes every destination with queued events or EDUs (poke
+// skips those of partitions this process does not own).
 func (s *Sender) pokeQueued(ctx context.Context) error {
 	rows, err := s.db.Query(ctx, `SELECT DISTINCT destination FROM sender_queue
 		UNION SELECT DISTINCT destination FROM sender_edus`)
@@ -296,68 +499,83 @@ func (s *Sender) pokeQueued(ctx context.Context) error {
 }
 
 // poke makes sure destination's queue is being sent (or will be, after
-// its backoff).
-func (s *Sender) poke(dest string) {
+// its backoff) if this process owns its partition, and reports whether it
+// does.
+func (s *Sender) poke(dest string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ctx == nil || s.ctx.Err() != nil {
-		return
+	part := s.ownerLocked(dest)
+	if part == nil {
+		return false
 	}
 	if s.active[dest] {
 		s.pending[dest] = true
-		return
+		return true
 	}
 	if _, waiting := s.timers[dest]; waiting {
-		return // its backoff timer pokes it
+		return true // its backoff timer pokes it
 	}
 	if len(s.active) >= s.cfg.MaxActive {
 		if !s.queued[dest] {
 			s.queued[dest] = true
 			s.waiting = append(s.waiting, dest)
 		}
-		return
+		return true
 	}
-	s.startLocked(dest)
+	s.startLocked(dest, part)
+	return true
 }
 
-// startLocked starts dest's worker. s.mu is held.
-func (s *Sender) startLocked(dest string) {
+// startLocked starts dest's worker in its partition. s.mu is held, and
+// part is owned (so release has not begun waiting for its workers).
+func (s *Sender) startLocked(dest string, part *destPartition) {
 	s.active[dest] = true
-	s.wg.Add(1)
-	go s.work(s.ctx, dest)
+	part.wg.Add(1)
+	go s.work(part, dest)
 }
 
-// work sends dest's queue until it is empty or a transaction fails, then
-// hands its place to the longest-waiting destination.
-func (s *Sender) work(ctx context.Context, dest string) {
-	defer s.wg.Done()
-	retryIn, err := s.drain(ctx, dest)
+// work sends dest's queue until it is empty, a transaction fails or the
+// partition is lost, then hands its place to the longest-waiting
+// destination.
+func (s *Sender) work(part *destPartition, dest string) {
+	defer part.wg.Done()
+	retryIn, err := s.drain(part.ctx, dest)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.active, dest)
 	again := s.pending[dest]
 	delete(s.pending, dest)
-	switch {
-	case ctx.Err() != nil:
-		return
+	switch owner := s.ownerLocked(dest); {
+	case owner == nil:
+		// Lost (or shutting down): the next owner sweeps the queue.
+	case owner != part:
+		// Lost and gained again while this worker drained: go on under
+		// the new ownership.
+		s.startLocked(dest, owner)
 	case err != nil:
 		s.log.Info("sender: destination failed; backing off", "destination", dest, "retry_in", retryIn, "err", err)
-		s.timers[dest] = time.AfterFunc(retryIn, func() {
+		var t *time.Timer
+		t = time.AfterFunc(retryIn, func() {
 			s.mu.Lock()
-			delete(s.timers, dest)
+			if s.timers[dest] == t {
+				delete(s.timers, dest)
+			}
 			s.mu.Unlock()
 			s.poke(dest)
 		})
+		s.timers[dest] = t
 	case again:
-		s.startLocked(dest)
-		return
+		s.startLocked(dest, owner)
 	}
 	for len(s.waiting) > 0 && len(s.active) < s.cfg.MaxActive {
 		next := s.waiting[0]
 		s.waiting = s.waiting[1:]
 		delete(s.queued, next)
-		if !s.active[next] {
-			s.startLocked(next)
+		if _, backingOff := s.timers[next]; s.active[next] || backingOff {
+			continue
+		}
+		if owner := s.ownerLocked(next); owner != nil {
+			s.startLocked(next, owner)
 		}
 	}
 }
@@ -408,12 +626,18 @@ func (s *Sender) drain(ctx context.Context, dest string) (time.Duration, error) 
 		id := txnID(seqs, edus)
 		err = s.cfg.Client.SendJSON(ctx, dest, http.MethodPut, "/_matrix/federation/v1/send/"+url.PathEscape(id), body, nil)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Abandoned (the partition was lost, or shutdown): not the
+				// destination's failure. Its rows stay for the next owner,
+				// which sends them under the same transaction ID.
+				return 0, ctx.Err()
+			}
 			return s.failed(ctx, dest), err
 		}
-		err = s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-			if len(seqs) > 0 {
-				tx.Defer(`DELETE FROM sender_queue WHERE destination = $1 AND seq >= $2 AND seq <= $3`, dest, seqs[0], seqs[len(seqs)-1])
-			}
+		// Answered 200: delete what it carried even if the partition is
+		// lost meanwhile, so that the next owner need not send it again.
+		err = s.finish(ctx, func(ctx context.Context, tx *store.Tx) error {
+			deleteQueued(tx, dest, seqs)
 			deleteEDUs(tx, dest, edus)
 			deleteEDUs(tx, dest, expired)
 			tx.Defer(`DELETE FROM sender_destinations WHERE destination = $1`, dest)
@@ -424,6 +648,32 @@ func (s *Sender) drain(ctx context.Context, dest string) (time.Duration, error) 
 		}
 	}
 	return 0, ctx.Err()
+}
+
+// deleteQueued deletes the sent rows seqs of dest's queue inside tx: those
+// rows only, not the range they span, so that a row that joined the range
+// after it was read (the queue consumer of another process, briefly
+// overlapping) stays queued.
+func deleteQueued(tx *store.Tx, dest string, seqs []int64) {
+	if len(seqs) == 0 {
+		return
+	}
+	args := make([]any, 0, len(seqs)+1)
+	args = append(args, dest)
+	ph := make([]string, len(seqs))
+	for i, seq := range seqs {
+		args = append(args, seq)
+		ph[i] = "$" + strconv.Itoa(i+2)
+	}
+	tx.Defer(`DELETE FROM sender_queue WHERE destination = $1 AND seq IN (`+strings.Join(ph, ", ")+`)`, args...)
+}
+
+// finish runs the transaction f that records a delivered transaction,
+// bounded by finishTimeout and not cancelled with ctx.
+func (s *Sender) finish(ctx context.Context, f func(ctx context.Context, tx *store.Tx) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	return s.db.Tx(ctx, f)
 }
 
 // queuedPDUs reads up to maxTxnPDUs of dest's queued events, in order.

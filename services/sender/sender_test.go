@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/axon-hs/axon/internal/coord"
 	"github.com/axon-hs/axon/internal/store/storetest"
 	"github.com/axon-hs/axon/internal/testenv"
 	"github.com/axon-hs/axon/matrix/keys"
@@ -74,10 +76,8 @@ func TestMaxActiveDestinations(t *testing.T) {
 		}
 	}
 	s := New(db, nil, Config{ServerName: "us.test", Client: client, MaxActive: 2})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s.ctx = ctx
-	if err := s.pokeQueued(ctx); err != nil {
+	stop := ownAll(t, s)
+	if err := s.pokeQueued(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "every queue sent", func() bool {
@@ -85,10 +85,65 @@ func TestMaxActiveDestinations(t *testing.T) {
 		_ = db.QueryRow(context.Background(), `SELECT COUNT(*) FROM sender_queue`).Scan(&n)
 		return n == 0
 	})
-	s.wg.Wait()
+	stop()
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	if tr.max > 2 || len(tr.served) != dests {
 		t.Errorf("at most %d in flight (want <= 2), %d destinations served (want %d)", tr.max, len(tr.served), dests)
+	}
+}
+
+// ownAll makes s own every destination partition, as the single-process
+// default does, without the queue consumer or the sweeper (the test
+// drives those). stop, also run when the test ends, gives them up and
+// waits for their workers.
+func ownAll(t testing.TB, s *Sender) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = coord.NewLocal(nil).Own(ctx, DestinationResource, DestinationPartitions, s.runPartition)
+	}()
+	testenv.Eventually(t, 5*time.Second, "every destination partition owned", func() bool {
+		return len(s.owned()) == DestinationPartitions
+	})
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// owned returns the destination partitions s owns, in order.
+func (s *Sender) owned() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int
+	for p := range s.parts {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The partition of a destination is stable (a contract between sender
+// workers: these values must never change) and spreads server names over
+// every partition.
+func TestDestinationPartition(t *testing.T) {
+	for dest, want := range map[string]int{"matrix.org": 52, "example.com:8448": 60, "them.test": 3, "[::1]:8448": 30, "": 5} {
+		if got := DestinationPartition(dest); got != want {
+			t.Errorf("DestinationPartition(%q) = %d, want %d", dest, got, want)
+		}
+	}
+	seen := map[int]bool{}
+	for i := range 2000 {
+		p := DestinationPartition(fmt.Sprintf("server%d.example", i))
+		if p < 0 || p >= DestinationPartitions {
+			t.Fatalf("partition %d out of range", p)
+		}
+		seen[p] = true
+	}
+	if len(seen) != DestinationPartitions {
+		t.Errorf("2000 server names fall in %d of %d partitions", len(seen), DestinationPartitions)
 	}
 }
