@@ -142,17 +142,35 @@ func TestFederationEDUsBothWays(t *testing.T) {
 		return s.readReceipt(room, ev, bob.UserID)
 	})
 
-	// A device list update of bob's (sent by his server as it would):
-	// alice's next /sync lists him in device_lists.changed.
-	txn := map[string]any{"origin": "b.fed.test", "origin_server_ts": time.Now().UnixMilli(), "pdus": []any{},
-		"edus": []any{map[string]any{"edu_type": "m.device_list_update", "content": map[string]any{
-			"user_id": bob.UserID, "device_id": "NEWDEVICE", "stream_id": 7, "prev_id": []int{}, "deleted": false}}}}
-	if err := bob.ts.srv.fedClient.SendJSON(context.Background(), "a.fed.test", "PUT", "/_matrix/federation/v1/send/dl1", txn, nil); err != nil {
-		t.Fatal(err)
-	}
+	// Bob logs in on a new device: his server counts the change and sends
+	// an m.device_list_update, so alice's next /sync lists him in
+	// device_lists.changed, and so does the /sync of his own first device.
+	bobSince = bob.apiSync(t, nil).NextBatch
+	phone := bob.apiLogin(t, "PHONE")
 	alice.apiSyncUntil(t, since(aliceSince), "bob in device_lists.changed", func(s *apiSyncResp) bool {
 		return slices.Contains(s.deviceListsChanged(), bob.UserID)
 	})
+	bob.apiSyncUntil(t, since(bobSince), "bob's own new device in device_lists.changed", func(s *apiSyncResp) bool {
+		return slices.Contains(s.deviceListsChanged(), bob.UserID)
+	})
+	// His server's /user/devices names the new device at the stream ID of
+	// the change.
+	var devs struct {
+		StreamID int64 `json:"stream_id"`
+		Devices  []struct {
+			DeviceID string `json:"device_id"`
+		} `json:"devices"`
+	}
+	if err := alice.ts.srv.fedClient.GetJSON(context.Background(), "b.fed.test", "/_matrix/federation/v1/user/devices/"+apiEsc(bob.UserID), &devs); err != nil {
+		t.Fatal(err)
+	}
+	if devs.StreamID < 1 || !slices.ContainsFunc(devs.Devices, func(d struct {
+		DeviceID string `json:"device_id"`
+	}) bool {
+		return d.DeviceID == phone.DeviceID
+	}) {
+		t.Errorf("bob's devices as his server lists them: %+v", devs)
+	}
 }
 
 // EDUs that break the rules are dropped, the others of the same

@@ -84,6 +84,7 @@ type server struct {
 	bus   *bus.Bus
 	sub   *roomserver.Submitter
 	rooms *roomserver.Server // the room role, when this process has it
+	snd   *sender.Sender     // the sender role, when this process has it
 	sync  *syncapi.API
 	http  []*http.Server
 	addrs []string // bound addresses, in the order of http
@@ -205,13 +206,10 @@ func (s *server) start(ctx context.Context) error {
 	if cfg.HasRole(config.RoleSender) {
 		snd := sender.New(s.db, s.bus, sender.Config{ServerName: server, Client: s.fedClient,
 			Reader: roomserver.NewReader(s.db), Logger: log.With("role", "sender")})
-		s.goRole("sender", func() error {
-			return co.Own(roleCtx, sender.QueueResource, 1, func(ctx context.Context, _ int) {
-				if err := snd.Run(ctx); err != nil {
-					log.Error("sender: stopped", "err", err)
-				}
-			})
-		})
+		// Through co the sender owns the queue consumer (one partition)
+		// and the destination partitions it delivers.
+		s.goRole("sender", func() error { return snd.Run(roleCtx, co) })
+		s.snd = snd
 	}
 
 	// The sync role's wake-ups travel over NATS so that every sync worker
@@ -259,6 +257,7 @@ func (s *server) start(ctx context.Context) error {
 		// account service's authentication: tie the knot through rooms.
 		var rooms *clientapi.API
 		var ud *userdata.Service
+		out := s.senderQueue()
 		acc, err := accounts.New(s.db, accounts.Config{
 			ServerName:   cfg.ServerName,
 			Registration: string(cfg.Registration),
@@ -277,6 +276,9 @@ func (s *server) start(ctx context.Context) error {
 					errs = append(errs, ud.DeleteDevice(ctx, string(userID), d))
 				}
 				return errors.Join(errs...)
+			},
+			OnDeviceListChange: func(ctx context.Context, userID id.UserID, changes []accounts.DeviceChange) error {
+				return deviceListChanged(ctx, ud, out, string(userID), changes)
 			},
 		})
 		if err != nil {
@@ -311,7 +313,7 @@ func (s *server) start(ctx context.Context) error {
 			RemoteKnock:  joiner.Knock,
 			Backfill:     joiner.Backfill,
 		})
-		ud, err = s.userData(roleCtx, authn, notifier, wakes, acc)
+		ud, err = s.userData(roleCtx, authn, notifier, wakes, acc, out)
 		if err != nil {
 			return err
 		}
@@ -401,13 +403,47 @@ func newLimiter(rl config.RateLimit) (*ratelimit.Limiter, error) {
 	return ratelimit.New(ratelimit.Config{Rate: rate, Burst: burst}), nil
 }
 
+// senderQueue is the queue of local users' EDUs for other servers: it
+// writes the sender's tables, then pokes the destinations' owners, directly
+// when this process runs the sender role and owns them, else over NATS
+// (sender.PokeSubject), so the client role needs no sender role in its
+// process.
+func (s *server) senderQueue() *sender.Queue {
+	nc := s.bus.Conn()
+	return sender.NewQueue(s.db, sender.QueueConfig{
+		ServerName: string(s.cfg.ServerName),
+		Reader:     roomserver.NewReader(s.db),
+		Poke: func(dests []string) {
+			if s.snd != nil {
+				s.snd.Poke(dests)
+				return
+			}
+			if err := nc.Publish(sender.PokeSubject, sender.EncodePoke(dests)); err != nil {
+				s.log.Warn("sender: poking the sender role failed; its sweep will find the EDUs", "err", err)
+			}
+		},
+		Logger: s.log.With("area", "sender-queue"),
+	})
+}
+
+// deviceListChanged announces a local user's device changes: in the
+// device_lists of the users sharing a room with them, and in an
+// m.device_list_update EDU per change to the other servers of their rooms.
+func deviceListChanged(ctx context.Context, ud *userdata.Service, out *sender.Queue, userID string, changes []accounts.DeviceChange) error {
+	edus := make([]sender.DeviceListChange, len(changes))
+	for i, c := range changes {
+		edus[i] = sender.DeviceListChange{DeviceID: c.DeviceID, DisplayName: c.DisplayName,
+			Deleted: c.Deleted, StreamID: c.StreamID, PrevID: c.PrevID}
+	}
+	return errors.Join(ud.LocalDeviceListChanged(ctx, userID, changes[len(changes)-1].StreamID),
+		out.DeviceListUpdate(ctx, userID, edus...))
+}
+
 // userData wires services/userdata: its wake-ups reach every sync worker
 // over NATS; typing updates travel between processes on their own subject.
 // Local users' EDUs for other servers go into the sender's queues through
-// a sender.Queue (it writes the sender's tables, then pokes the sender
-// role on sender.PokeSubject), so the client role needs no sender role in
-// its process.
-func (s *server) userData(ctx context.Context, authn func(*http.Request) (clientapi.Device, error), n *syncapi.Notifier, wakes *syncapi.WakePublisher, acc *accounts.Service) (*userdata.Service, error) {
+// out (senderQueue).
+func (s *server) userData(ctx context.Context, authn func(*http.Request) (clientapi.Device, error), n *syncapi.Notifier, wakes *syncapi.WakePublisher, acc *accounts.Service, out *sender.Queue) (*userdata.Service, error) {
 	nc := s.bus.Conn()
 	rd := roomserver.NewReader(s.db)
 	ud := s.newUserData(rd, wakes, acc, func(r *http.Request) (userdata.Device, error) {
@@ -418,16 +454,7 @@ func (s *server) userData(ctx context.Context, authn func(*http.Request) (client
 		c.LocalWake = func(users, rooms []string) {
 			n.Notify(syncapi.Wake{Users: users, Rooms: rooms})
 		}
-		c.Outbound = sender.NewQueue(s.db, sender.QueueConfig{
-			ServerName: string(s.cfg.ServerName),
-			Reader:     rd,
-			Poke: func(dests []string) {
-				if err := nc.Publish(sender.PokeSubject, sender.EncodePoke(dests)); err != nil {
-					s.log.Warn("sender: poking the sender role failed; its sweep will find the EDUs", "err", err)
-				}
-			},
-			Logger: s.log.With("area", "sender-queue"),
-		})
+		c.Outbound = out
 	})
 	if _, err := nc.Subscribe(userdata.TypingSubject, func(m *nats.Msg) { ud.ReceiveTyping(m.Data) }); err != nil {
 		return nil, fmt.Errorf("NATS: subscribe to typing: %w", err)
