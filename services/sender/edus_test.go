@@ -413,3 +413,49 @@ func TestPokeSendsQueuedEDUs(t *testing.T) {
 		t.Errorf("sent to them.test: %+v", txns)
 	}
 }
+
+// A failed transaction is sent again as it was, with the same ID, even
+// when more rows were queued meanwhile; those go in the next one.
+func TestRetrySameTransaction(t *testing.T) {
+	testenv.ForEachEngine(t, func(t *testing.T, engine testenv.Engine) {
+		e := newEDUEnv(t, engine)
+		ctx := context.Background()
+		queuePDU := func(seq int) {
+			t.Helper()
+			if _, err := e.db.Exec(ctx, `INSERT INTO sender_queue (destination, seq, room_id, event_id, pdu) VALUES ('them.test', $1, $2, $3, $4)`,
+				seq, ourRoom, fmt.Sprint("$p", seq), []byte(fmt.Sprintf(`{"event_id":"$p%d"}`, seq))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		msgs := map[string]map[string]json.RawMessage{"@bob:them.test": {"DEV": json.RawMessage(`{}`)}}
+		queuePDU(1)
+		queuePDU(2)
+		if err := e.q.ToDevice(ctx, "them.test", alice, "m.test", "first", msgs); err != nil {
+			t.Fatal(err)
+		}
+		e.tr.setFailing(true)
+		if _, err := e.s.drain(ctx, "them.test"); err == nil {
+			t.Fatal("a failing destination drained")
+		}
+		e.tr.setFailing(false)
+		queuePDU(3)
+		if err := e.q.ToDevice(ctx, "them.test", alice, "m.test", "second", msgs); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.Exec(ctx, `DELETE FROM sender_destinations`); err != nil {
+			t.Fatal(err)
+		}
+		e.drainAll(t, "them.test")
+		tried := e.tr.receivedBy("them.test")
+		sent := e.tr.sent("them.test")
+		if len(tried) != 3 || len(sent) != 2 {
+			t.Fatalf("%d requests, %d answered; want 3 and 2", len(tried), len(sent))
+		}
+		if sent[0].ID != tried[0].ID || len(sent[0].PDUs) != 2 || len(sent[0].EDUs) != 1 {
+			t.Errorf("the retry is %s with %d PDUs and %d EDUs; the failed one was %s", sent[0].ID, len(sent[0].PDUs), len(sent[0].EDUs), tried[0].ID)
+		}
+		if got := e.tr.sentEventIDs("them.test"); !slices.Equal(got, []string{"$p1", "$p2", "$p3"}) || len(sent[1].EDUs) != 1 {
+			t.Errorf("sent %v, then %d EDUs", got, len(sent[1].EDUs))
+		}
+	})
+}

@@ -39,10 +39,13 @@
 // abandoned (not counted as the destination's failure), and one already
 // answered 200 still has its rows deleted. Rows are only deleted after a
 // 200, so the next owner resends whatever was not acknowledged: under the
-// same derived transaction ID while the head of the destination's queue
-// is unchanged (the destination answers it from its cache), or else in a
-// transaction that also carries what was queued meanwhile, whose PDUs
-// and EDUs the destination recognises (event IDs, message_id). Backoff is
+// same derived transaction ID when it carries the same rows (the
+// destination answers it from its cache), or else in a transaction that
+// also carries what was queued meanwhile, whose PDUs and EDUs the
+// destination recognises (event IDs, message_id). Within one process a
+// failed transaction is retried as it was, with the same ID, until it is
+// answered (Sender.sameAsFailed); rows queued since wait for the next
+// one. Backoff is
 // kept in the database (sender_destinations), so a destination's new
 // owner keeps waiting out the backoff its old owner started.
 //
@@ -59,11 +62,11 @@
 // that expired) both send its queue from its head, and each deletes only
 // rows that a transaction of its own carried and that were answered 200
 // (EDU rows only if not replaced since they were read), so nothing is
-// lost and no row is corrupted. (The one queue consumer adds a
-// destination's rows in stream order, so two transactions with the same
-// first and last row, and so the same ID, carry the same rows.) The destination gets some PDUs and EDUs
-// twice, under the same transaction ID or not, and recognises them as it
-// does any retry (event IDs, message_id). The cost is duplicate sends
+// lost and no row is corrupted. (A transaction's ID hashes every row it
+// carries, so two transactions with the same ID carry the same rows.) The
+// destination gets some PDUs and EDUs twice, under the same transaction
+// ID or not, and recognises them as it does any retry (event IDs,
+// message_id). The cost is duplicate sends
 // and, at worst, PDUs out of order (handled by the destination as after
 // any gap) or a replaced typing, receipt or presence state arriving after
 // its replacement, until the next one.
@@ -247,7 +250,18 @@ type Sender struct {
 	// the next, so there are never more than MaxActive goroutines.
 	waiting []string
 	queued  map[string]bool
+	// retries are the rows of each destination's failed transaction,
+	// sent again as they were (the same ID) until answered.
+	retries map[string]retryRows
 	wg      sync.WaitGroup // the sweeper
+}
+
+// retryRows names what a failed transaction carried: its PDU rows, and
+// its EDUs as the first edus of the destination's EDU queue (EDUs queued
+// since come after them). Some 450 bytes per failing destination.
+type retryRows struct {
+	seqs []int64
+	edus int
 }
 
 // destPartition is an owned destination partition.
@@ -354,6 +368,11 @@ func (s *Sender) release(part *destPartition) {
 			if DestinationPartition(dest) == part.p {
 				t.Stop()
 				delete(s.timers, dest)
+			}
+		}
+		for dest := range s.retries {
+			if DestinationPartition(dest) == part.p {
+				delete(s.retries, dest)
 			}
 		}
 		s.waiting = slices.DeleteFunc(s.waiting, func(dest string) bool {
@@ -615,6 +634,7 @@ func (s *Sender) drain(ctx context.Context, dest string) (time.Duration, error) 
 			}
 			continue
 		}
+		seqs, pdus, edus = s.sameAsFailed(dest, seqs, pdus, edus)
 		body := map[string]any{"origin": s.cfg.ServerName, "origin_server_ts": s.cfg.Now().UnixMilli(), "pdus": pdus}
 		if len(edus) > 0 {
 			list := make([]json.RawMessage, len(edus))
@@ -626,10 +646,10 @@ func (s *Sender) drain(ctx context.Context, dest string) (time.Duration, error) 
 		id := txnID(seqs, edus)
 		err = s.cfg.Client.SendJSON(ctx, dest, http.MethodPut, "/_matrix/federation/v1/send/"+url.PathEscape(id), body, nil)
 		if err != nil {
+			s.setRetry(dest, retryRows{seqs: seqs, edus: len(edus)})
 			if ctx.Err() != nil {
 				// Abandoned (the partition was lost, or shutdown): not the
-				// destination's failure. Its rows stay for the next owner,
-				// which sends them under the same transaction ID.
+				// destination's failure. Its rows stay for the next owner.
 				return 0, ctx.Err()
 			}
 			return s.failed(ctx, dest), err
@@ -643,11 +663,52 @@ func (s *Sender) drain(ctx context.Context, dest string) (time.Duration, error) 
 			tx.Defer(`DELETE FROM sender_destinations WHERE destination = $1`, dest)
 			return nil
 		})
+		s.setRetry(dest, retryRows{})
 		if err != nil {
 			return backoffFirst, err
 		}
 	}
 	return 0, ctx.Err()
+}
+
+// sameAsFailed keeps, of the rows read for dest's next transaction, those
+// of its failed transaction if it has one: the spec has a transaction
+// retried with the same ID until it is answered, and the ID names the
+// rows (txnID). Rows queued since wait for the next transaction. Rows of
+// the failed one that are gone (catch-up dropped them) or EDUs replaced
+// meanwhile make it another transaction, with another ID, as it must be.
+func (s *Sender) sameAsFailed(dest string, seqs []int64, pdus []json.RawMessage, edus []sentEDU) ([]int64, []json.RawMessage, []sentEDU) {
+	s.mu.Lock()
+	r, ok := s.retries[dest]
+	s.mu.Unlock()
+	if !ok {
+		return seqs, pdus, edus
+	}
+	keepSeqs, keepPDUs := seqs[:0:0], pdus[:0:0]
+	for i, seq := range seqs {
+		if slices.Contains(r.seqs, seq) {
+			keepSeqs, keepPDUs = append(keepSeqs, seq), append(keepPDUs, pdus[i])
+		}
+	}
+	keepEDUs := edus[:min(len(edus), r.edus)]
+	if len(keepSeqs) == 0 && len(keepEDUs) == 0 {
+		return seqs, pdus, edus // all of it was sent or dropped meanwhile
+	}
+	return keepSeqs, keepPDUs, keepEDUs
+}
+
+// setRetry records dest's failed transaction (none: its success).
+func (s *Sender) setRetry(dest string, r retryRows) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if (r.seqs == nil && r.edus == 0) || s.ownerLocked(dest) == nil {
+		delete(s.retries, dest)
+		return
+	}
+	if s.retries == nil {
+		s.retries = map[string]retryRows{}
+	}
+	s.retries[dest] = r
 }
 
 // deleteQueued deletes the sent rows seqs of dest's queue inside tx: those
