@@ -17,11 +17,13 @@
 // networks are published, so naming a third_party_instance_id lists none
 // (and naming one with include_all_networks is M_INVALID_PARAM).
 //
-// Reads are checked against history visibility in its simplest form:
-// members read everything, former members up to their leave or ban,
-// others only world-readable rooms. Per-event visibility (a "joined" or
-// "invited" history_visibility hiding what came before a member's join)
-// is not applied yet.
+// Reads are checked against history visibility: members read up to now,
+// former members up to their leave or ban, others only world-readable
+// rooms; within that, each event at or before the user's latest
+// membership change is shown only if the room's history visibility and
+// the user's membership at that event allow it (roomserver.Visibility:
+// /messages, /context and /event; the sync role applies the same to
+// timelines). Events after it need no check.
 //
 // /messages pages through one ordering: the timeline's room_seq from 1 up
 // and, below it, the history that other servers sent for a room this

@@ -50,6 +50,88 @@ func (a *API) visibleUpTo(ctx context.Context, roomID, userID string) (roomserve
 	return info, 0, httpx.Forbidden("you are not in the room " + roomID)
 }
 
+// seer applies history visibility to the events a user reads, loading the
+// room's visibility only for events at or before the user's latest
+// membership change: after it, a user who may read the room at all
+// (visibleUpTo) sees everything up to upTo.
+type seer struct {
+	a      *API
+	info   roomserver.RoomInfo
+	userID string
+	vis    *roomserver.Visibility
+	// freeAfter is the room_seq after which every event is visible.
+	freeAfter int64
+	loaded    bool
+}
+
+func (a *API) seer(ctx context.Context, info roomserver.RoomInfo, userID string) (*seer, error) {
+	m, err := a.rooms.MembershipOf(ctx, info.ID, userID)
+	if err != nil {
+		return nil, err
+	}
+	sr := &seer{a: a, info: info, userID: userID, freeAfter: m.RoomSeq}
+	if m.Membership != "join" {
+		// A former member or a reader of a world-readable room: every
+		// event is checked.
+		sr.freeAfter = info.HeadSeq
+	}
+	return sr, nil
+}
+
+// visible reports whether the user may see e.
+func (sr *seer) visible(ctx context.Context, e *roomserver.StoredEvent) (bool, error) {
+	if e.RoomSeq > sr.freeAfter {
+		return true, nil
+	}
+	if !sr.loaded {
+		vis, err := sr.a.rooms.Visibility(ctx, sr.info.Version, sr.info.ID, sr.userID)
+		if err != nil {
+			return false, err
+		}
+		sr.vis, sr.loaded = vis, true
+	}
+	return sr.vis.Visible(e), nil
+}
+
+// keep returns the events of evs the user may see.
+func (sr *seer) keep(ctx context.Context, evs []*roomserver.StoredEvent) ([]*roomserver.StoredEvent, error) {
+	out := evs[:0:0]
+	for _, e := range evs {
+		ok, err := sr.visible(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// visibleEvent returns the event of the room that the user may see, or
+// M_NOT_FOUND.
+func (a *API) visibleEvent(ctx context.Context, info roomserver.RoomInfo, upTo int64, userID, eventID string) (*roomserver.StoredEvent, *seer, error) {
+	ev, err := a.rooms.Event(ctx, info.Version, eventID)
+	notFound := httpx.NotFound("no such event in the room, or not visible to you")
+	if errors.Is(err, roomserver.ErrNotFound) || (err == nil && (ev.RoomID() != info.ID || ev.RoomSeq > upTo)) {
+		return nil, nil, notFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	sr, err := a.seer(ctx, info, userID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ok, err := sr.visible(ctx, ev); err != nil || !ok {
+		if err == nil {
+			err = notFound
+		}
+		return nil, nil, err
+	}
+	return ev, sr, nil
+}
+
 // readable validates {roomId} and returns the room and the last room_seq
 // the user may read (visibleUpTo).
 func (a *API) readable(r *http.Request, d Device) (string, roomserver.RoomInfo, int64, error) {
@@ -117,14 +199,11 @@ func (a *API) getState(w http.ResponseWriter, r *http.Request, d Device) error {
 }
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request, d Device) error {
-	roomID, info, upTo, err := a.readable(r, d)
+	_, info, upTo, err := a.readable(r, d)
 	if err != nil {
 		return err
 	}
-	ev, err := a.rooms.Event(r.Context(), info.Version, r.PathValue("eventId"))
-	if errors.Is(err, roomserver.ErrNotFound) || (err == nil && (ev.RoomID() != roomID || ev.RoomSeq > upTo)) {
-		return httpx.NotFound("no such event in the room, or not visible to you")
-	}
+	ev, _, err := a.visibleEvent(r.Context(), info, upTo, d.UserID, r.PathValue("eventId"))
 	if err != nil {
 		return err
 	}
@@ -299,9 +378,17 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
 	if err != nil {
 		return err
 	}
+	sr, err := a.seer(r.Context(), info, d.UserID)
+	if err != nil {
+		return err
+	}
+	seen, err := sr.keep(r.Context(), evs)
+	if err != nil {
+		return err
+	}
 	chunk := []roomserver.ClientEvent{}
 	senders := map[string]bool{}
-	for _, e := range evs {
+	for _, e := range seen {
 		if !filter.Allows(e.Type(), e.Sender()) {
 			continue
 		}
@@ -349,10 +436,7 @@ func (a *API) context(w http.ResponseWriter, r *http.Request, d Device) error {
 			return err
 		}
 	}
-	ev, err := a.rooms.Event(r.Context(), info.Version, r.PathValue("eventId"))
-	if errors.Is(err, roomserver.ErrNotFound) || (err == nil && (ev.RoomID() != roomID || ev.RoomSeq > upTo)) {
-		return httpx.NotFound("no such event in the room, or not visible to you")
-	}
+	ev, sr, err := a.visibleEvent(r.Context(), info, upTo, d.UserID, r.PathValue("eventId"))
 	if err != nil {
 		return err
 	}
@@ -379,16 +463,16 @@ func (a *API) context(w http.ResponseWriter, r *http.Request, d Device) error {
 	if err != nil {
 		return err
 	}
-	keep := func(evs []*roomserver.StoredEvent) []*roomserver.StoredEvent {
-		out := evs[:0:0]
-		for _, e := range evs {
-			if filter.Allows(e.Type(), e.Sender()) {
-				out = append(out, e)
-			}
-		}
-		return out
+	keep := func(evs []*roomserver.StoredEvent) ([]*roomserver.StoredEvent, error) {
+		evs, err := sr.keep(r.Context(), evs)
+		return slices.DeleteFunc(evs, func(e *roomserver.StoredEvent) bool { return !filter.Allows(e.Type(), e.Sender()) }), err
 	}
-	before, after = keep(before), keep(after)
+	if before, err = keep(before); err != nil {
+		return err
+	}
+	if after, err = keep(after); err != nil {
+		return err
+	}
 	if filter.LazyLoadMembers {
 		senders := map[string]bool{ev.Sender(): true, d.UserID: true}
 		for _, e := range append(slices.Clone(before), after...) {

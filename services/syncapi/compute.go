@@ -492,9 +492,31 @@ func (s *syncRequest) timelines(ctx context.Context, reqs []timelineReq) (map[st
 	nowMS := a.cfg.Now().UnixMilli()
 	for _, r := range reqs {
 		res := out[r.info.ID]
-		for _, ix := range rowsOf[r.info.ID] {
+		rows := rowsOf[r.info.ID]
+		// History visibility: the events after the user's last
+		// membership change in the window are visible (the user was
+		// joined, or this is the timeline up to their leave); those at
+		// or before it are checked.
+		checkTo := -1
+		for i, ix := range rows {
+			if ev := evs[ix.eventID]; ev != nil && ev.Type() == "m.room.member" {
+				if sk, _ := ev.StateKey(); sk == s.userID {
+					checkTo = i
+				}
+			}
+		}
+		var vis *roomserver.Visibility
+		if checkTo >= 0 {
+			if vis, err = a.rooms.Visibility(ctx, r.info.Version, r.info.ID, s.userID); err != nil {
+				return nil, err
+			}
+		}
+		for i, ix := range rows {
 			ev := evs[ix.eventID]
 			if ev == nil {
+				continue
+			}
+			if i <= checkTo && !vis.Visible(ev) {
 				continue
 			}
 			if !s.filter.Room.Timeline.Allows(ev.Type(), ev.Sender()) {

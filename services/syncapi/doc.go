@@ -28,7 +28,12 @@
 // in the window, on an initial sync and with full_state), invites with
 // stripped state, and leaves once. State comes from the room role's
 // state_history at the room position of the timeline's start, so it is
-// right across gaps, leaves and rejoins. An empty incremental response
+// right across gaps, leaves and rejoins. A timeline that holds the user's
+// own membership events shows the events at or before the last of them
+// only as history visibility allows (roomserver.Visibility, loaded for
+// that room only); after it the user was joined, or it is their leave, so
+// the rest needs no check. Hidden events leave the timeline shorter than
+// its limit. An empty incremental response
 // waits on the Notifier (by room and user, not a broadcast) until
 // something concerning the user happens or the timeout ends; Drain ends
 // every wait at shutdown.
