@@ -23,7 +23,8 @@ run: ## Start the server on the embedded default (./axon-data, localhost:8008). 
 build: ## Build the axon binary into ./bin.
 	$(GO) build -o bin/axon ./cmd/axon
 
-# Debian packages the tests need (PostgreSQL is installed by with-postgres.sh).
+# Debian packages the tests need (PostgreSQL and etcd are installed by
+# with-postgres.sh and with-etcd.sh).
 TEST_DEBS := python3-matrix-nio
 
 test: fmt-check lint test-deps unit fuzz-brief ## Everything CI runs: format, vet, staticcheck, unit and HTTP tests (race detector), client e2e, brief fuzzing.
@@ -48,10 +49,10 @@ lint: vet ## go vet and staticcheck (a pinned Go tool).
 	$(GO) tool staticcheck $(PKGS)
 
 # Unit and HTTP-level tests under the race detector, with a throwaway
-# PostgreSQL server (at SERIALIZABLE) and NATS JetStream server, both on
-# loopback, for the tests that run against them too.
+# PostgreSQL server (at SERIALIZABLE), NATS JetStream server and etcd
+# server, all on loopback, for the tests that run against them too.
 unit:
-	scripts/with-postgres.sh scripts/with-nats.sh $(GO) test -race -count=1 $(PKGS)
+	scripts/with-postgres.sh scripts/with-nats.sh scripts/with-etcd.sh $(GO) test -race -count=1 $(PKGS)
 
 fuzz-brief:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME_LONG=$(FUZZTIME)

@@ -39,6 +39,7 @@ import (
 	"github.com/axon-hs/axon/services/syncapi"
 	"github.com/axon-hs/axon/services/userdata"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Shutdown budget (DESIGN.md "Graceful everything"): readiness fails
@@ -101,6 +102,11 @@ type server struct {
 	fedClient *fedclient.Client
 	// onClose runs at close, after the roles have stopped.
 	onClose []func()
+	// coord is the etcd coordinator in cluster mode (--etcd), nil with
+	// the in-process one; coordTTL overrides its lease TTL (tests; 0 =
+	// coord.DefaultTTL).
+	coord    *coord.Etcd
+	coordTTL time.Duration
 
 	draining atomic.Bool
 	roles    sync.WaitGroup
@@ -109,8 +115,8 @@ type server struct {
 
 func (s *server) start(ctx context.Context) error {
 	cfg, log := s.cfg, s.log
-	if len(cfg.Etcd) > 0 {
-		return errors.New("--etcd: the etcd coordinator is not in this build yet (cluster mode, issue #5); leave it empty")
+	if err := checkClusterMode(cfg); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -175,7 +181,10 @@ func (s *server) start(ctx context.Context) error {
 
 	roleCtx, stopRole := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopRole = stopRole
-	co := coord.NewLocal(log)
+	co, err := s.coordinator(reg)
+	if err != nil {
+		return err
+	}
 	key := ks[0]
 	server := string(cfg.ServerName)
 	nots, err := notaries(cfg)
@@ -390,8 +399,52 @@ func (s *server) start(ctx context.Context) error {
 		}
 	}
 	log.Info("axon: serving", "server_name", server, "client_api", s.addrs[0], "roles", fmt.Sprint(cfg.Roles),
-		"database", cfg.DatabaseKind(), "nats", natsMode(cfg))
+		"database", cfg.DatabaseKind(), "nats", natsMode(cfg), "coordinator", coordMode(s.coord))
 	return nil
+}
+
+// checkClusterMode refuses --etcd without what the processes sharing
+// partitions must also share: with an embedded NATS server each process
+// would only ever see its own writes (those for partitions owned elsewhere
+// would wait forever), and with SQLite each would have its own rooms.
+func checkClusterMode(cfg *config.Config) error {
+	if len(cfg.Etcd) == 0 {
+		return nil
+	}
+	if len(cfg.NATS) == 0 {
+		return errors.New("--etcd needs --nats: the processes that share partitions must share one NATS cluster, not each an embedded server")
+	}
+	if cfg.DatabaseKind() == config.DatabaseSQLite {
+		return errors.New("--etcd needs a postgres:// --database: the processes that share partitions must share one database, not each a SQLite file")
+	}
+	return nil
+}
+
+// coordinator decides which partitions this process owns (room
+// partitions, sender destinations, the sync indexer): with --etcd, shared
+// with the other processes of the deployment through etcd, under
+// /axon/<server name>/coord/ so that deployments can share an etcd;
+// otherwise this process owns them all. A process whose roles own no
+// partitions (client, federation, prober) does not connect to etcd, so
+// that losing etcd does not make it unready for nothing.
+func (s *server) coordinator(reg prometheus.Registerer) (coord.Coordinator, error) {
+	cfg := s.cfg
+	if len(cfg.Etcd) == 0 || !(cfg.HasRole(config.RoleRoom) || cfg.HasRole(config.RoleSender) || cfg.HasRole(config.RoleSync)) {
+		return coord.NewLocal(s.log), nil
+	}
+	co, err := coord.NewEtcd(coord.EtcdConfig{
+		Endpoints:  cfg.Etcd,
+		Prefix:     "/axon/" + string(cfg.ServerName) + "/coord/",
+		TTL:        s.coordTTL,
+		Logger:     s.log.With("area", "coord"),
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd: %w", err)
+	}
+	s.coord = co
+	s.log.Info("axon: sharing partitions through etcd", "worker", co.ID())
+	return co, nil
 }
 
 // newLimiter builds a limiter from a rate limit setting (nil when off).
@@ -495,6 +548,13 @@ func (s *server) newUserData(rd *roomserver.Reader, wakes *syncapi.WakePublisher
 		cfg)
 }
 
+func coordMode(c *coord.Etcd) string {
+	if c == nil {
+		return "in-process"
+	}
+	return "etcd"
+}
+
 func natsMode(cfg *config.Config) string {
 	if len(cfg.NATS) == 0 {
 		return "embedded"
@@ -564,6 +624,11 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.bus.Connected() {
 		problems["nats"] = "disconnected"
 	}
+	if s.coord != nil {
+		if err := s.coord.Healthy(); err != nil {
+			problems["coordinator"] = err.Error()
+		}
+	}
 	if len(problems) > 0 {
 		_ = httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unready", "problems": problems})
 		return
@@ -597,6 +662,14 @@ func (s *server) close() {
 	if s.stopRole != nil {
 		s.stopRole()
 		s.roles.Wait()
+	}
+	// The roles have drained and released their partitions one by one;
+	// revoking the lease removes whatever is left at once, so that the
+	// other workers take over now rather than after the TTL.
+	if s.coord != nil {
+		if err := s.coord.Close(); err != nil {
+			s.log.Warn("axon: closing the etcd coordinator", "err", err)
+		}
 	}
 	if s.sub != nil {
 		_ = s.sub.Close()

@@ -94,8 +94,13 @@
 //	    process only.
 //
 //	--etcd                             AXON_ETCD                             etcd                             ""
-//	    Comma-separated etcd endpoints (http://, https:// or host:port). Empty
-//	    uses an in-process coordinator, which serves this process only.
+//	    Comma-separated etcd endpoints (http://, https://, unix://, unixs:// or
+//	    host:port) for cluster mode: the processes of a deployment share room
+//	    partitions, sender destinations and the sync indexer through leases
+//	    under /axon/<server_name>/coord/, and rebalance as processes come and
+//	    go. user:password@ in a URL authenticates (the password is redacted when
+//	    the configuration is printed). Empty uses an in-process coordinator,
+//	    which serves this process only.
 //
 //	--roles                            AXON_ROLES                            roles                            all
 //	    Comma-separated roles this process runs: client, sync, federation, room,

@@ -177,8 +177,12 @@ var settings = []*setting{
 	},
 	{
 		key: keyEtcd, metavar: "URLS", list: true,
-		usage: "Comma-separated etcd endpoints (http://, https:// or host:port). " +
-			"Empty uses an in-process coordinator, which serves this process only.",
+		usage: "Comma-separated etcd endpoints (http://, https://, unix://, unixs:// or host:port) " +
+			"for cluster mode: the processes of a deployment share room partitions, sender " +
+			"destinations and the sync indexer through leases under /axon/<server_name>/coord/, " +
+			"and rebalance as processes come and go. user:password@ in a URL authenticates (the " +
+			"password is redacted when the configuration is printed). Empty uses an in-process " +
+			"coordinator, which serves this process only.",
 		get:    func(c *Config) string { return strings.Join(c.Etcd, ",") },
 		set:    func(c *Config, v string) { c.Etcd = splitList(v) },
 		redact: redactURLs,

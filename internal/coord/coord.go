@@ -1,17 +1,6 @@
-// Package coord decides which worker owns which partition of a resource
-// (room partitions, federation destinations, singletons such as the sync
-// indexer). Ownership only removes contention: correctness never depends
-// on it (see services/roomserver), so a worker that still believes it owns
-// a partition it lost cannot corrupt anything.
-//
-// This file has the interface and the in-process coordinator of the
-// single-process default, which owns everything. The etcd-backed one, with
-// leases that rebalance as workers come and go, implements the same
-// interface (cluster mode). Manual (manual.go) owns what it is told to:
-// tests use one per simulated process to split partitions between them
-// and move them mid-stream.
-//
-// It never touches the database or NATS.
+// This file has the Coordinator interface and Local, the in-process
+// coordinator of the single-process default; see doc.go for the package.
+
 package coord
 
 import (
