@@ -159,7 +159,7 @@ func (s *server) start(ctx context.Context) error {
 	}
 
 	// NATS: embedded unless servers are given.
-	bopts := bus.Options{Name: "axon", Logger: log}
+	bopts := bus.Options{Name: "axon", Logger: log, Streams: bus.StreamsConfig{Replicas: cfg.StreamReplicas()}}
 	if len(cfg.NATS) == 0 {
 		s.emb, err = bus.StartEmbedded(ctx, bus.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats"), Logger: log})
 		if err != nil {

@@ -52,6 +52,7 @@ type Config struct {
 	TrustedProxies []string  // CIDRs whose X-Forwarded-For is believed
 	MaxRequests    Bound     // client requests served at once, /sync long-polls aside
 	MaxLongPolls   Bound     // /sync requests served at once
+	NATSReplicas   Bound     // replicas of each JetStream stream (1–5)
 
 	// Args are the command-line arguments left after the flags: those after
 	// the first non-flag argument or after "--".
@@ -261,6 +262,27 @@ func (b Bound) Int() (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || n < 1 {
 		return 0, fmt.Errorf("want a positive whole number, got %q", string(b))
+	}
+	return n, nil
+}
+
+// StreamReplicas returns NATSReplicas (Validate checked it; 1 when
+// unset, as in a Config built by hand).
+func (c *Config) StreamReplicas() int {
+	n, _ := c.streamReplicas()
+	return n
+}
+
+func (c *Config) streamReplicas() (int, error) {
+	if strings.TrimSpace(string(c.NATSReplicas)) == "" {
+		return 1, nil
+	}
+	n, err := c.NATSReplicas.Int()
+	if err == nil && n > 5 {
+		err = fmt.Errorf("want 1 to 5, got %d", n)
+	}
+	if err != nil {
+		return 1, err
 	}
 	return n, nil
 }

@@ -93,6 +93,12 @@
 //	    host:port). Empty runs an embedded NATS server, which serves this
 //	    process only.
 //
+//	--nats-replicas                    AXON_NATS_REPLICAS                    nats_replicas                    1
+//	    Replicas of each JetStream stream the server creates or updates (1 to
+//	    5): 1 with an embedded or single NATS server, 3 on a 3-node NATS
+//	    cluster, so that losing a node loses no acknowledged write. Every
+//	    process of a deployment must use the same value.
+//
 //	--etcd                             AXON_ETCD                             etcd                             ""
 //	    Comma-separated etcd endpoints (http://, https://, unix://, unixs:// or
 //	    host:port) for cluster mode: the processes of a deployment share room

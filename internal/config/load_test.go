@@ -104,6 +104,7 @@ func TestDefaults(t *testing.T) {
 		RateLimitUser:    "10/50",
 		MaxRequests:      "2048",
 		MaxLongPolls:     "20000",
+		NATSReplicas:     "1",
 	}
 	for _, s := range settings {
 		if g, w := s.get(c), s.get(want); g != w {
@@ -166,6 +167,7 @@ var precedenceValues = map[string][3]string{
 	keyTrustedProxies:   {"10.0.0.0/8,192.168.1.1", "::1", "fd00::/8"},
 	keyMaxRequests:      {"10", "20", "30"},
 	keyMaxLongPolls:     {"100", "200", "300"},
+	keyNATSReplicas:     {"1", "1", "1"},
 	keyFedTLSCert:       {"/flag.crt", "/env.crt", "/file.crt"},
 	keyFedTLSKey:        {"/flag.pem", "/env.pem", "/file.pem"},
 	keyFedCAFile:        {"/flag-ca.pem", "/env-ca.pem", ""},

@@ -75,6 +75,7 @@ const (
 	keyTrustedProxies   = "trusted_proxies"
 	keyMaxRequests      = "max_requests"
 	keyMaxLongPolls     = "max_long_polls"
+	keyNATSReplicas     = "nats_replicas"
 	keyFedTLSCert       = "federation_tls_cert"
 	keyFedTLSKey        = "federation_tls_key"
 	keyFedCAFile        = "federation_ca_file"
@@ -174,6 +175,14 @@ var settings = []*setting{
 		get:    func(c *Config) string { return strings.Join(c.NATS, ",") },
 		set:    func(c *Config, v string) { c.NATS = splitList(v) },
 		redact: redactURLs,
+	},
+	{
+		key: keyNATSReplicas, metavar: "N", def: "1",
+		usage: "Replicas of each JetStream stream the server creates or updates (1 to 5): 1 with " +
+			"an embedded or single NATS server, 3 on a 3-node NATS cluster, so that losing a node " +
+			"loses no acknowledged write. Every process of a deployment must use the same value.",
+		get: func(c *Config) string { return string(c.NATSReplicas) },
+		set: func(c *Config, v string) { c.NATSReplicas = Bound(strings.TrimSpace(v)) },
 	},
 	{
 		key: keyEtcd, metavar: "URLS", list: true,

@@ -51,6 +51,11 @@ func (c *Config) validate() []error {
 			bad(b.key, err.Error(), err)
 		}
 	}
+	if n, err := c.streamReplicas(); err != nil {
+		bad(keyNATSReplicas, err.Error(), err)
+	} else if n > 1 && len(c.NATS) == 0 {
+		bad(keyNATSReplicas, "more than one replica needs a NATS cluster (--nats); the embedded server is a single node", nil)
+	}
 	for _, p := range c.TrustedProxies {
 		if _, err := parsePrefix(p); err != nil {
 			bad(keyTrustedProxies, err.Error(), err)

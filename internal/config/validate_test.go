@@ -17,6 +17,13 @@ func TestValidate(t *testing.T) {
 		args []string
 		errs []wantErr
 	}{
+		{name: "stream replicas on a NATS cluster", args: []string{"--nats", "nats://a:4222,nats://b:4222,nats://c:4222", "--nats-replicas", "3"}},
+		{name: "stream replicas without a NATS cluster", args: []string{"--nats-replicas", "3"},
+			errs: []wantErr{flagErr("--nats-replicas", "needs a NATS cluster")}},
+		{name: "stream replicas too many", args: []string{"--nats", "nats://a:4222", "--nats-replicas", "6"},
+			errs: []wantErr{flagErr("--nats-replicas", "want 1 to 5")}},
+		{name: "stream replicas zero", args: []string{"--nats", "nats://a:4222", "--nats-replicas", "0"},
+			errs: []wantErr{flagErr("--nats-replicas", "positive whole number")}},
 		{name: "server name with port", args: []string{"--server-name", "matrix.example.org:8448"}},
 		{name: "server name IPv6", args: []string{"--server-name", "[2001:db8::1]"}},
 		{name: "server name with space", args: []string{"--server-name", "my server"},
