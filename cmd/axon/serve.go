@@ -339,11 +339,13 @@ func (s *server) start(ctx context.Context) error {
 			ud.Routes(mux)
 			push.Routes(mux)
 		}
+		syncAPI := syncapi.NewAPI(s.db, notifier, func(r *http.Request) (string, string, error) {
+			d, err := authn(r)
+			return d.UserID, d.DeviceID, err
+		}, syncapi.Config{Logger: log.With("role", "sync"), UserData: ud, PushRules: push.Rules})
+		syncAPI.FilterRoutes(mux)
 		if cfg.HasRole(config.RoleSync) {
-			s.sync = syncapi.NewAPI(s.db, notifier, func(r *http.Request) (string, string, error) {
-				d, err := authn(r)
-				return d.UserID, d.DeviceID, err
-			}, syncapi.Config{Logger: log.With("role", "sync"), UserData: ud, PushRules: push.Rules})
+			s.sync = syncAPI
 			s.sync.Routes(mux)
 		}
 	}

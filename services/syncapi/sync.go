@@ -118,11 +118,19 @@ func (a *API) Drain() {
 	}
 }
 
-// Routes registers the endpoints.
+// Routes registers /sync, the sync role's endpoint.
 func (a *API) Routes(mux *http.ServeMux) {
 	for _, v := range []string{"v3", "r0"} {
+		mux.Handle("GET /_matrix/client/"+v+"/sync", httpx.Handle(a.sync))
+	}
+}
+
+// FilterRoutes registers the filter API. It is a client role endpoint
+// (the Ingress routes only /sync to the sync role) that the sync role
+// reads, so a process with either role serves it.
+func (a *API) FilterRoutes(mux *http.ServeMux) {
+	for _, v := range []string{"v3", "r0"} {
 		p := "/_matrix/client/" + v
-		mux.Handle("GET "+p+"/sync", httpx.Handle(a.sync))
 		mux.Handle("POST "+p+"/user/{userId}/filter", httpx.Handle(a.postFilter))
 		mux.Handle("GET "+p+"/user/{userId}/filter/{filterId}", httpx.Handle(a.getFilter))
 	}
