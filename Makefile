@@ -64,10 +64,22 @@ fuzz: ## Run every fuzz target for FUZZTIME_LONG (default 2m) each.
 	    $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME_LONG) $$pkg >/tmp/axon-fuzz.$$$$.log 2>&1 || { cat /tmp/axon-fuzz.$$$$.log; rm -f /tmp/axon-fuzz.$$$$.log; exit 1; }; \
 	  done; done; rm -f /tmp/axon-fuzz.$$$$.log
 
+# Flags for `make cluster-up`, e.g. CLUSTER_ARGS="--room 3".
+CLUSTER_ARGS ?=
+
+cluster-up: ## Start a local cluster (PostgreSQL, 3 NATS nodes, etcd, workers of each role, haproxy) in ./axon-cluster; CLUSTER_ARGS adds flags.
+	$(GO) run ./cmd/axon dev cluster up $(CLUSTER_ARGS)
+
+cluster-down: ## Stop the local cluster of cluster-up (every process by PID) and remove ./axon-cluster.
+	$(GO) run ./cmd/axon dev cluster down
+
+test-cluster: ## The cluster fault suite (issue 5): rolling redeploy, SIGKILLs, NATS/PostgreSQL/etcd restarts, scaling.
+	AXON_CLUSTER_TESTS=1 $(GO) test -p 1 -count=1 -v -timeout 20m ./internal/devcluster/ ./tests/cluster/
+
 bench: ## Send/sync scenarios over HTTP against fresh servers (embedded, then PostgreSQL); SCALE=0.25 for a quick run.
 	scripts/bench.sh
 
 bench-core: ## Go benchmarks of the protocol core and the store.
 	$(GO) test -run='^$$' -bench=. -benchmem ./matrix/...
 
-.PHONY: help run build bench-core test test-deps test-short fmt fmt-check vet lint unit fuzz-brief fuzz bench
+.PHONY: help run build bench-core test test-deps test-short fmt fmt-check vet lint unit fuzz-brief fuzz bench cluster-up cluster-down test-cluster

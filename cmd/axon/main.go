@@ -55,6 +55,8 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 		return cmdKey(ctx, rest, env, stdout, stderr)
 	case "loadtest":
 		return cmdLoadtest(ctx, rest, stdout, stderr)
+	case "dev":
+		return cmdDev(ctx, rest, stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "axon: unknown command %q\n", cmd)
 		usage(stderr)
@@ -71,6 +73,7 @@ commands:
   user      create a user: axon user create [--admin] [--password-file F] LOCALPART
   key       rotate the signing key: axon key rotate
   version   print the version and the supported room versions
+  dev       a local cluster: axon dev cluster up|down|status
 
 Run "axon migrate --help" for the settings; every flag has an AXON_*
 environment equivalent and a key in the optional --config YAML file.
