@@ -29,37 +29,7 @@ func (s *Service) ReceiveDeviceListUpdate(ctx context.Context, userID string, st
 	if _, err := id.ParseUserID(userID); err != nil {
 		return invalid("user ID %q", userID)
 	}
-	var changed bool
-	err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
-		var cur int64
-		err := tx.QueryRow(ctx, `SELECT stream_id FROM userdata_device_lists WHERE user_id = $1`, userID).Scan(&cur)
-		if err == nil && cur == streamID {
-			changed = false
-			return nil
-		}
-		if err != nil && !errors.Is(err, store.ErrNoRows) {
-			return err
-		}
-		pos, err := nextPos(ctx, tx)
-		if err != nil {
-			return err
-		}
-		changed = true
-		_, err = tx.Exec(ctx, `INSERT INTO userdata_device_lists (user_id, stream_id, pos) VALUES ($1, $2, $3)
-			ON CONFLICT (user_id) DO UPDATE SET stream_id = excluded.stream_id, pos = excluded.pos`, userID, streamID, pos)
-		return err
-	})
-	if err != nil || !changed {
-		return err
-	}
-	var rooms []string
-	if s.cfg.Rooms != nil {
-		if rooms, err = s.cfg.Rooms(ctx, userID); err != nil {
-			s.log.Warn("userdata: listing rooms for a device list wake-up failed", "err", err)
-		}
-	}
-	s.wake(nil, rooms)
-	return nil
+	return s.recordDeviceList(ctx, userID, streamID, func(cur int64) bool { return cur == streamID }, nil)
 }
 
 // LocalDeviceListChanged records that a local user's device list changed
@@ -75,12 +45,19 @@ func (s *Service) LocalDeviceListChanged(ctx context.Context, userID string, str
 	if _, err := id.ParseUserID(userID); err != nil || !s.isLocal(userID) {
 		return fmt.Errorf("userdata: %q is not a user of this server", userID)
 	}
+	return s.recordDeviceList(ctx, userID, streamID, func(cur int64) bool { return cur >= streamID }, []string{userID})
+}
+
+// recordDeviceList records userID's device list at streamID at a new
+// position, unless known(the recorded stream ID) says it is recorded
+// already, and wakes wakeUsers and the user's rooms.
+func (s *Service) recordDeviceList(ctx context.Context, userID string, streamID int64, known func(cur int64) bool, wakeUsers []string) error {
 	var changed bool
 	err := s.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
 		changed = false
 		var cur int64
 		err := tx.QueryRow(ctx, `SELECT stream_id FROM userdata_device_lists WHERE user_id = $1`, userID).Scan(&cur)
-		if err == nil && cur >= streamID {
+		if err == nil && known(cur) {
 			return nil
 		}
 		if err != nil && !errors.Is(err, store.ErrNoRows) {
@@ -104,7 +81,7 @@ func (s *Service) LocalDeviceListChanged(ctx context.Context, userID string, str
 			s.log.Warn("userdata: listing rooms for a device list wake-up failed", "user_id", userID, "err", err)
 		}
 	}
-	s.wake([]string{userID}, rooms)
+	s.wake(wakeUsers, rooms)
 	return nil
 }
 
