@@ -1,114 +1,42 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync/atomic"
 	"time"
+
+	"github.com/axon-hs/axon/loadtest/mxclient"
 )
 
 // user is one logged-in account talking to the server over HTTP, as a
 // client does.
 type user struct {
-	base  string
-	hc    *http.Client
-	id    string
-	token string
-	txn   atomic.Int64
-}
-
-type apiError struct {
-	Status int
-	Body   string
-}
-
-func (e *apiError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Body) }
-
-func (u *user) call(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.base+"/_matrix/client/v3"+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if u.token != "" {
-		req.Header.Set("Authorization", "Bearer "+u.token)
-	}
-	resp, err := u.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != 200 {
-		return &apiError{Status: resp.StatusCode, Body: string(data)}
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	mxclient.Client
+	txn atomic.Int64
 }
 
 // register creates an account through the dummy UIA stage.
 func register(ctx context.Context, base string, hc *http.Client, localpart string) (*user, error) {
-	u := &user{base: base, hc: hc}
-	body := map[string]any{"username": localpart, "password": "bench-password-" + localpart}
-	var first struct {
-		Session string `json:"session"`
+	c, err := mxclient.Register(ctx, base, hc, localpart, "bench-password-"+localpart)
+	if err != nil {
+		return nil, err
 	}
-	err := u.call(ctx, "POST", "/register", body, nil)
-	var ae *apiError
-	if err == nil || !asAPIError(err, &ae) || ae.Status != 401 {
-		return nil, fmt.Errorf("register %s: expected the UIA challenge, got %v", localpart, err)
-	}
-	_ = json.Unmarshal([]byte(ae.Body), &first)
-	body["auth"] = map[string]any{"type": "m.login.dummy", "session": first.Session}
-	var out struct {
-		UserID      string `json:"user_id"`
-		AccessToken string `json:"access_token"`
-	}
-	if err := u.call(ctx, "POST", "/register", body, &out); err != nil {
-		return nil, fmt.Errorf("register %s: %w", localpart, err)
-	}
-	u.id, u.token = out.UserID, out.AccessToken
-	return u, nil
-}
-
-func asAPIError(err error, target **apiError) bool {
-	ae, ok := err.(*apiError)
-	if ok {
-		*target = ae
-	}
-	return ok
+	return &user{Client: *c}, nil
 }
 
 func (u *user) createRoom(ctx context.Context, preset string) (string, error) {
 	var out struct {
 		RoomID string `json:"room_id"`
 	}
-	err := u.call(ctx, "POST", "/createRoom", map[string]any{"preset": preset}, &out)
+	err := u.Call(ctx, "POST", "/createRoom", map[string]any{"preset": preset}, &out)
 	return out.RoomID, err
 }
 
 func (u *user) join(ctx context.Context, roomID string) error {
-	return u.call(ctx, "POST", "/rooms/"+url.PathEscape(roomID)+"/join", map[string]any{}, nil)
+	return u.Call(ctx, "POST", "/rooms/"+url.PathEscape(roomID)+"/join", map[string]any{}, nil)
 }
 
 // send sends one text message and returns its event ID and the latency.
@@ -118,7 +46,7 @@ func (u *user) send(ctx context.Context, roomID, text string) (string, time.Dura
 		EventID string `json:"event_id"`
 	}
 	start := time.Now()
-	err := u.call(ctx, "PUT", path, map[string]any{"msgtype": "m.text", "body": text}, &out)
+	err := u.Call(ctx, "PUT", path, map[string]any{"msgtype": "m.text", "body": text}, &out)
 	return out.EventID, time.Since(start), err
 }
 
@@ -145,6 +73,6 @@ func (u *user) sync(ctx context.Context, since string, timeout time.Duration, fi
 		q.Set("filter", filter)
 	}
 	var out syncResp
-	err := u.call(ctx, "GET", "/sync?"+q.Encode(), nil, &out)
+	err := u.Call(ctx, "GET", "/sync?"+q.Encode(), nil, &out)
 	return &out, err
 }

@@ -1,33 +1,24 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/axon-hs/axon/loadtest/mxclient"
 )
 
 // client is one logged-in Matrix user talking to the proxy over HTTP.
 type client struct {
-	base  string
-	hc    *http.Client
-	user  string
-	token string
+	mxclient.Client
 }
 
 // httpError is an answer other than 2xx.
-type httpError struct {
-	Status int
-	Body   string
-}
-
-func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %.300s", e.Status, e.Body) }
+type httpError = mxclient.Error
 
 // permanent reports whether err is an answer that a retry cannot change
 // (a 4xx other than 429).
@@ -48,79 +39,26 @@ func newHTTPClient() *http.Client {
 	}
 }
 
-func (c *client) call(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+"/_matrix/client/v3"+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return &httpError{Status: resp.StatusCode, Body: string(data)}
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
-}
-
 // register creates an account through the dummy stage of user-interactive
 // auth.
 func register(ctx context.Context, base string, hc *http.Client, localpart string) (*client, error) {
-	c := &client{base: base, hc: hc}
-	body := map[string]any{"username": localpart, "password": "cluster-" + localpart + "-password"}
-	err := c.call(ctx, "POST", "/register", body, nil)
-	var he *httpError
-	if !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
-		return nil, fmt.Errorf("register %s: want the UIA challenge, got %v", localpart, err)
+	c, err := mxclient.Register(ctx, base, hc, localpart, "cluster-"+localpart+"-password")
+	if err != nil {
+		return nil, err
 	}
-	var uia struct {
-		Session string `json:"session"`
-	}
-	_ = json.Unmarshal([]byte(he.Body), &uia)
-	body["auth"] = map[string]any{"type": "m.login.dummy", "session": uia.Session}
-	var out struct {
-		UserID      string `json:"user_id"`
-		AccessToken string `json:"access_token"`
-	}
-	if err := c.call(ctx, "POST", "/register", body, &out); err != nil {
-		return nil, fmt.Errorf("register %s: %w", localpart, err)
-	}
-	c.user, c.token = out.UserID, out.AccessToken
-	return c, nil
+	return &client{Client: *c}, nil
 }
 
 func (c *client) createRoom(ctx context.Context, name string) (string, error) {
 	var out struct {
 		RoomID string `json:"room_id"`
 	}
-	err := c.call(ctx, "POST", "/createRoom", map[string]any{"preset": "public_chat", "name": name}, &out)
+	err := c.Call(ctx, "POST", "/createRoom", map[string]any{"preset": "public_chat", "name": name}, &out)
 	return out.RoomID, err
 }
 
 func (c *client) join(ctx context.Context, roomID string) error {
-	return c.call(ctx, "POST", "/rooms/"+url.PathEscape(roomID)+"/join", map[string]any{}, nil)
+	return c.Call(ctx, "POST", "/rooms/"+url.PathEscape(roomID)+"/join", map[string]any{}, nil)
 }
 
 // send sends one message under the transaction ID txn.
@@ -128,7 +66,7 @@ func (c *client) send(ctx context.Context, roomID, txn string, content map[strin
 	var out struct {
 		EventID string `json:"event_id"`
 	}
-	err := c.call(ctx, "PUT", "/rooms/"+url.PathEscape(roomID)+"/send/m.room.message/"+url.PathEscape(txn), content, &out)
+	err := c.Call(ctx, "PUT", "/rooms/"+url.PathEscape(roomID)+"/send/m.room.message/"+url.PathEscape(txn), content, &out)
 	if err == nil && out.EventID == "" {
 		err = errors.New("send: no event_id in the answer")
 	}
@@ -174,7 +112,7 @@ func (c *client) sync(ctx context.Context, since string, timeout time.Duration) 
 	q.Set("timeout", fmt.Sprint(timeout.Milliseconds()))
 	q.Set("filter", syncFilter)
 	var out syncResponse
-	err := c.call(ctx, "GET", "/sync?"+q.Encode(), nil, &out)
+	err := c.Call(ctx, "GET", "/sync?"+q.Encode(), nil, &out)
 	return &out, err
 }
 
@@ -187,6 +125,6 @@ type messagesResponse struct {
 func (c *client) messages(ctx context.Context, roomID, from string, limit int) (*messagesResponse, error) {
 	q := url.Values{"dir": {"b"}, "from": {from}, "limit": {fmt.Sprint(limit)}}
 	var out messagesResponse
-	err := c.call(ctx, "GET", "/rooms/"+url.PathEscape(roomID)+"/messages?"+q.Encode(), nil, &out)
+	err := c.Call(ctx, "GET", "/rooms/"+url.PathEscape(roomID)+"/messages?"+q.Encode(), nil, &out)
 	return &out, err
 }

@@ -136,7 +136,7 @@ func (s *suite) setup(ctx context.Context) error {
 		s.rooms = append(s.rooms, room)
 		for _, c := range append(append([]*client(nil), s.senders[1:]...), s.syncers...) {
 			if err := c.join(ctx, room); err != nil {
-				return fmt.Errorf("%s joins %s: %w", c.user, room, err)
+				return fmt.Errorf("%s joins %s: %w", c.UserID, room, err)
 			}
 		}
 	}
@@ -158,17 +158,17 @@ func (s *suite) checkRouting(ctx context.Context, t *testing.T) {
 	var f struct {
 		FilterID string `json:"filter_id"`
 	}
-	if err := c.call(ctx, "POST", "/user/"+url.PathEscape(c.user)+"/filter", map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": 5}}}, &f); err != nil {
+	if err := c.Call(ctx, "POST", "/user/"+url.PathEscape(c.UserID)+"/filter", map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": 5}}}, &f); err != nil {
 		t.Errorf("POST /_matrix/client/v3/user/{userId}/filter through the proxy (routed to the client role): %v", err)
 	} else {
 		q := url.Values{"filter": {f.FilterID}, "timeout": {"0"}}
-		if err := c.call(ctx, "GET", "/sync?"+q.Encode(), nil, nil); err != nil {
+		if err := c.Call(ctx, "GET", "/sync?"+q.Encode(), nil, nil); err != nil {
 			t.Errorf("GET /sync with an uploaded filter: %v", err)
 		}
 	}
 	for _, path := range []string{"/_matrix/client/versions", "/_matrix/key/v2/server", "/_matrix/federation/v1/version"} {
-		req, _ := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
-		resp, err := c.hc.Do(req)
+		req, _ := http.NewRequestWithContext(ctx, "GET", c.Base+path, nil)
+		resp, err := c.HC.Do(req)
 		if err != nil {
 			t.Errorf("GET %s: %v", path, err)
 			continue

@@ -146,7 +146,7 @@ func (d *driver) start(ctx context.Context) error {
 	for _, s := range d.syncers {
 		resp, err := s.c.sync(ctx, "", 0)
 		if err != nil {
-			return fmt.Errorf("initial sync of %s: %w", s.c.user, err)
+			return fmt.Errorf("initial sync of %s: %w", s.c.UserID, err)
 		}
 		s.since = resp.NextBatch
 	}

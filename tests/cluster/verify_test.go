@@ -114,7 +114,7 @@ func (d *driver) verify() verdict {
 		s.mu.Lock()
 		v.limited += s.limited
 		if s.gapErr != "" {
-			v.problem("syncer %s: filling a gap failed: %s", s.c.user, s.gapErr)
+			v.problem("syncer %s: filling a gap failed: %s", s.c.UserID, s.gapErr)
 		}
 		s.mu.Unlock()
 	}
