@@ -18,36 +18,49 @@ import (
 // everything while joined; up to their leave or ban after leaving; the
 // whole room when its history is world-readable.
 func (a *API) visibleUpTo(ctx context.Context, roomID, userID string) (roomserver.RoomInfo, int64, error) {
+	sr, upTo, err := a.access(ctx, roomID, userID)
+	return sr.info, upTo, err
+}
+
+// access is visibleUpTo with the seer of the user's reads in the room
+// (never nil; its info is the room's).
+func (a *API) access(ctx context.Context, roomID, userID string) (*seer, int64, error) {
+	sr := &seer{a: a, userID: userID}
 	info, err := a.rooms.Room(ctx, roomID)
+	sr.info = info
 	if errors.Is(err, roomserver.ErrNotFound) {
-		return info, 0, httpx.Forbidden("you are not in the room " + roomID)
+		return sr, 0, httpx.Forbidden("you are not in the room " + roomID)
 	}
 	if err != nil {
-		return info, 0, err
+		return sr, 0, err
 	}
 	m, err := a.rooms.MembershipOf(ctx, roomID, userID)
 	if err != nil {
-		return info, 0, err
+		return sr, 0, err
 	}
+	// A former member or a reader of a world-readable room has every
+	// event checked; a member, those up to their latest membership event.
+	sr.freeAfter = info.HeadSeq
 	switch m.Membership {
 	case "join":
-		return info, info.HeadSeq, nil
+		sr.freeAfter = m.RoomSeq
+		return sr, info.HeadSeq, nil
 	case "leave", "ban":
 		forgotten, err := a.forgotten(ctx, roomID, userID)
 		if err != nil {
-			return info, 0, err
+			return sr, 0, err
 		}
 		if !forgotten {
-			return info, m.RoomSeq, nil
+			return sr, m.RoomSeq, nil
 		}
 	}
 	hv, err := a.rooms.StateEvent(ctx, info.Version, roomID, info.HeadSeq, "m.room.history_visibility", "")
 	if err == nil {
 		if v, _ := hv.Content().Get("history_visibility").Str(); v == "world_readable" {
-			return info, info.HeadSeq, nil
+			return sr, info.HeadSeq, nil
 		}
 	}
-	return info, 0, httpx.Forbidden("you are not in the room " + roomID)
+	return sr, 0, httpx.Forbidden("you are not in the room " + roomID)
 }
 
 // seer applies history visibility to the events a user reads, loading the
@@ -62,20 +75,6 @@ type seer struct {
 	// freeAfter is the room_seq after which every event is visible.
 	freeAfter int64
 	loaded    bool
-}
-
-func (a *API) seer(ctx context.Context, info roomserver.RoomInfo, userID string) (*seer, error) {
-	m, err := a.rooms.MembershipOf(ctx, info.ID, userID)
-	if err != nil {
-		return nil, err
-	}
-	sr := &seer{a: a, info: info, userID: userID, freeAfter: m.RoomSeq}
-	if m.Membership != "join" {
-		// A former member or a reader of a world-readable room: every
-		// event is checked.
-		sr.freeAfter = info.HeadSeq
-	}
-	return sr, nil
 }
 
 // visible reports whether the user may see e.
@@ -110,26 +109,23 @@ func (sr *seer) keep(ctx context.Context, evs []*roomserver.StoredEvent) ([]*roo
 
 // visibleEvent returns the event of the room that the user may see, or
 // M_NOT_FOUND.
-func (a *API) visibleEvent(ctx context.Context, info roomserver.RoomInfo, upTo int64, userID, eventID string) (*roomserver.StoredEvent, *seer, error) {
+func (a *API) visibleEvent(ctx context.Context, sr *seer, upTo int64, eventID string) (*roomserver.StoredEvent, error) {
+	info := sr.info
 	ev, err := a.rooms.Event(ctx, info.Version, eventID)
 	notFound := httpx.NotFound("no such event in the room, or not visible to you")
 	if errors.Is(err, roomserver.ErrNotFound) || (err == nil && (ev.RoomID() != info.ID || ev.RoomSeq > upTo)) {
-		return nil, nil, notFound
+		return nil, notFound
 	}
 	if err != nil {
-		return nil, nil, err
-	}
-	sr, err := a.seer(ctx, info, userID)
-	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if ok, err := sr.visible(ctx, ev); err != nil || !ok {
 		if err == nil {
 			err = notFound
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	return ev, sr, nil
+	return ev, nil
 }
 
 // readable validates {roomId} and returns the room and the last room_seq
@@ -141,6 +137,16 @@ func (a *API) readable(r *http.Request, d Device) (string, roomserver.RoomInfo, 
 	}
 	info, upTo, err := a.visibleUpTo(r.Context(), roomID, d.UserID)
 	return roomID, info, upTo, err
+}
+
+// readableSeen is readable with the seer of the user's reads.
+func (a *API) readableSeen(r *http.Request, d Device) (string, *seer, int64, error) {
+	roomID, err := roomIDParam(r)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	sr, upTo, err := a.access(r.Context(), roomID, d.UserID)
+	return roomID, sr, upTo, err
 }
 
 // limitParam reads ?limit= (default 10, at most maxMessagesLimit).
@@ -199,11 +205,11 @@ func (a *API) getState(w http.ResponseWriter, r *http.Request, d Device) error {
 }
 
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request, d Device) error {
-	_, info, upTo, err := a.readable(r, d)
+	_, sr, upTo, err := a.readableSeen(r, d)
 	if err != nil {
 		return err
 	}
-	ev, _, err := a.visibleEvent(r.Context(), info, upTo, d.UserID, r.PathValue("eventId"))
+	ev, err := a.visibleEvent(r.Context(), sr, upTo, r.PathValue("eventId"))
 	if err != nil {
 		return err
 	}
@@ -318,10 +324,11 @@ func (a *API) pagePos(ctx context.Context, roomID, tok string) (int64, error) {
 }
 
 func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
-	roomID, info, upTo, err := a.readable(r, d)
+	roomID, sr, upTo, err := a.readableSeen(r, d)
 	if err != nil {
 		return err
 	}
+	info := sr.info
 	q := r.URL.Query()
 	dir := q.Get("dir")
 	if dir != "b" && dir != "f" {
@@ -378,10 +385,6 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
 	if err != nil {
 		return err
 	}
-	sr, err := a.seer(r.Context(), info, d.UserID)
-	if err != nil {
-		return err
-	}
 	seen, err := sr.keep(r.Context(), evs)
 	if err != nil {
 		return err
@@ -422,10 +425,11 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, d Device) error {
 }
 
 func (a *API) context(w http.ResponseWriter, r *http.Request, d Device) error {
-	roomID, info, upTo, err := a.readable(r, d)
+	roomID, sr, upTo, err := a.readableSeen(r, d)
 	if err != nil {
 		return err
 	}
+	info := sr.info
 	limit, err := limitParam(r)
 	if err != nil {
 		return err
@@ -436,7 +440,7 @@ func (a *API) context(w http.ResponseWriter, r *http.Request, d Device) error {
 			return err
 		}
 	}
-	ev, sr, err := a.visibleEvent(r.Context(), info, upTo, d.UserID, r.PathValue("eventId"))
+	ev, err := a.visibleEvent(r.Context(), sr, upTo, r.PathValue("eventId"))
 	if err != nil {
 		return err
 	}
