@@ -2,6 +2,7 @@ package devcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -81,7 +82,11 @@ func poll(ctx context.Context, what string, timeout, interval time.Duration, pro
 		case <-ctx.Done():
 			return fmt.Errorf("%s: not within %s: %w", what, timeout, last)
 		case <-exited:
-			return fmt.Errorf("%s: %s exited (%v); log:\n%s", what, proc.Name, proc.ExitErr(), proc.LogTail(3000))
+			exitErr := proc.ExitErr()
+			if exitErr == nil {
+				exitErr = errors.New("exit status 0")
+			}
+			return fmt.Errorf("%s: %s exited (%w); log:\n%s", what, proc.Name, exitErr, proc.LogTail(3000))
 		case <-t.C:
 		}
 	}
