@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -63,7 +64,7 @@ func (b *Bus) ConsumeBatch(ctx context.Context, s Stream, partition int, durable
 		FilterSubject: filter,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       o.HandlerTimeout + 5*time.Second,
+		AckWait:       batchAckWait,
 		MaxDeliver:    -1,
 		MaxAckPending: maxBatch,
 		MaxWaiting:    16,
@@ -129,46 +130,59 @@ func fetchBatch(cons jetstream.Consumer, first jetstream.MessageBatch, max int, 
 	return msgs, nil
 }
 
+// batchAckWait is the ack deadline of a batch consumer's messages. It is
+// short so that the messages a killed worker had taken are redelivered to
+// the partition's next owner within seconds (a writer waits for its
+// answer for 30 s), not after a whole handler timeout; while a batch is
+// being handled, keepInProgress extends the deadline.
+const batchAckWait = 10 * time.Second
+
+// keepInProgress tells the server every interval that jms are still being
+// worked on, until the returned function is called.
+func keepInProgress(jms []jetstream.Msg, interval time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, jm := range jms {
+					_ = jm.InProgress()
+				}
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
 // handleBatch runs h on jms until it succeeds (or ctx ends: then they are
 // NAKed), then calls handled and acks them.
 func (b *Bus) handleBatch(ctx context.Context, jms []jetstream.Msg, h BatchHandler, o ConsumeOptions, log *slog.Logger, handled func()) {
 	msgs := make([]Msg, 0, len(jms))
 	for _, jm := range jms {
-		md, err := jm.Metadata()
+		m, _, err := toMsg(jm)
 		if err != nil {
 			log.Error("bus: message without metadata", "err", err)
 			_ = jm.Term()
 			continue
 		}
-		msgs = append(msgs, Msg{
-			Subject:      jm.Subject(),
-			Data:         jm.Data(),
-			StreamSeq:    md.Sequence.Stream,
-			NumDelivered: md.NumDelivered,
-			MsgID:        jm.Headers().Get(jetstream.MsgIDHeader),
-			Timestamp:    md.Timestamp,
-		})
+		msgs = append(msgs, m)
 	}
-	delay := backoff(o.RetryBase, o.RetryMax)
-	for attempt := 0; ; attempt++ {
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.HandlerTimeout)
-		herr := h(hctx, msgs)
-		cancel()
-		if herr == nil {
-			break
-		}
-		log.Warn("bus: batch handler failed, will retry", "messages", len(msgs),
-			"first_stream_seq", msgs[0].StreamSeq, "attempt", attempt+1, "err", herr)
-		sleep(ctx, delay(attempt))
-		if ctx.Err() != nil {
-			for _, jm := range jms {
-				_ = jm.Nak()
-			}
-			return
-		}
+	if len(msgs) == 0 {
+		return
+	}
+	stop := keepInProgress(jms, batchAckWait/3)
+	ok := retryBatch(ctx, msgs, h, o, log)
+	stop()
+	if !ok {
 		for _, jm := range jms {
-			_ = jm.InProgress()
+			_ = jm.Nak()
 		}
+		return
 	}
 	handled()
 	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -48,8 +48,10 @@
 // (the writer answers 503/429) instead of silently dropping unprocessed input.
 // ROOM_EVENTS uses limits retention with DiscardOld: it is a replayable log
 // for the sync index, federation sender, appservices and push, whose
-// consumers are durable and idempotent; one that falls behind the retention
-// resynchronises from the database, which is the source of truth.
+// consumers are idempotent and either durable or, for a reader that keeps
+// its own position (the sync index), ordered consumers started from that
+// position; one that falls behind the retention resynchronises from the
+// database, which is the source of truth.
 // Both streams use file storage, a de-duplication window (default two
 // minutes) keyed by the Nats-Msg-Id header, and configurable replicas (1 for
 // the embedded server, 3 in a cluster).
@@ -70,4 +72,10 @@
 // wrapped with Permanent, the message is terminated and logged at error level
 // so that one poison message cannot stop a room partition forever. Handlers
 // must be idempotent: delivery is at least once.
+//
+// ConsumeBatch does the same with batches, retrying a failed batch in
+// process. A durable consumer redelivers a message whose ack was lost only
+// after its ack deadline, behind newer ones; a reader that must see the
+// stream without gaps in stream order uses ConsumeOrdered instead: an
+// ordered consumer from the position the reader stored, no acks.
 package bus

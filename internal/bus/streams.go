@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -130,15 +131,44 @@ func (c StreamsConfig) streamConfig(s Stream) (jetstream.StreamConfig, error) {
 }
 
 // EnsureStreams creates the streams or updates them to the current
-// definition. It is idempotent and safe to call from every process at
-// start-up.
+// configuration. A NATS cluster that is still forming (no meta leader
+// yet, too few peers for the replicas, a request timing out) is waited
+// for: every failure is retried with backoff until ctx ends, when the last
+// error is returned. Only a configuration this package refuses fails at
+// once.
 func (b *Bus) EnsureStreams(ctx context.Context) error {
+	retry := backoff(250*time.Millisecond, 5*time.Second)
+	for attempt := 0; ; attempt++ {
+		err := b.ensureStreams(ctx)
+		var cfgErr configError
+		if err == nil || errors.As(err, &cfgErr) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		d := retry(attempt)
+		b.log.Warn("bus: streams not ready; retrying", "err", err, "attempt", attempt+1, "retry_in", d)
+		sleep(ctx, d)
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// configError is a stream configuration this package refuses.
+type configError struct{ error }
+
+func (b *Bus) ensureStreams(ctx context.Context) error {
 	for _, s := range Streams() {
 		cfg, err := b.streams.streamConfig(s)
 		if err != nil {
-			return err
+			return configError{err}
 		}
-		if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = b.js.CreateOrUpdateStream(rctx, cfg)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("bus: ensure stream %s: %w", s, err)
 		}
 	}

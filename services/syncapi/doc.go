@@ -4,13 +4,16 @@
 // # The index
 //
 // One indexer at a time (a coordinator resource with one partition)
-// consumes the whole ROOM_EVENTS stream in its total order and writes
+// reads the whole ROOM_EVENTS stream in its total order, with an ordered
+// consumer started after the stored position (bus.ConsumeOrdered), writes
 // sync_events and sync_memberships keyed by the stream sequence, then
-// advances sync_positions in the same transaction. So every position up to
-// the stored one is indexed, and a sync token (the position) never skips
-// an event. After each batch it wakes its own process's Notifier and
-// publishes the wake-up on core NATS for the other sync workers
-// (WakePublisher; a process ignores its own wake-ups coming back).
+// advances sync_positions in the same transaction, writing nothing at or
+// before the stored position (another indexer's late batch). So every
+// position up to the stored one is indexed, and a sync token (the
+// position) never skips an event. After each batch it wakes its own
+// process's Notifier and publishes the wake-up on core NATS for the other
+// sync workers (WakePublisher; a process ignores its own wake-ups coming
+// back).
 // An out-of-room membership (roomserver Output.OutOfRoom: an invite from
 // another server to a room this server is not in, or its rejection) is
 // indexed as a membership only; /sync shows such an invite with the state

@@ -2,7 +2,9 @@ package syncapi
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -50,9 +52,22 @@ func NewIndexer(db *store.DB, b *bus.Bus, log *slog.Logger, wake func(Wake)) *In
 	return &Indexer{db: db, bus: b, log: log, wake: wake, push: newDefaultPush(roomserver.NewReader(db))}
 }
 
-// Run indexes until ctx ends.
+// Run indexes until ctx ends. It reads ROOM_EVENTS with an ordered
+// consumer from the position after the stored one (bus.ConsumeOrdered):
+// positions are stream sequences, so the index must be written in stream
+// order without gaps, which a durable consumer's redeliveries do not
+// promise.
 func (ix *Indexer) Run(ctx context.Context) error {
-	return ix.bus.ConsumeBatch(ctx, bus.RoomEvents, bus.AllPartitions, "sync-indexer", 500, ix.handle,
+	// The durable consumer that earlier versions used would keep every
+	// message it never acks; remove it (best effort, once).
+	if err := ix.bus.DeleteConsumer(ctx, bus.RoomEvents, "sync-indexer"); err != nil {
+		ix.log.Debug("sync: no old durable indexer consumer removed", "err", err)
+	}
+	from := func(ctx context.Context) (uint64, error) {
+		pos, err := currentPos(ctx, ix.db)
+		return uint64(pos) + 1, err
+	}
+	return ix.bus.ConsumeOrdered(ctx, bus.RoomEvents, from, 500, ix.handle,
 		bus.ConsumeOptions{Logger: ix.log, PollWait: ix.PollWait})
 }
 
@@ -130,7 +145,20 @@ func (ix *Indexer) handle(ctx context.Context, msgs []bus.Msg) error {
 		rows = append(rows, r)
 	}
 	err := ix.db.Tx(ctx, func(ctx context.Context, tx *store.Tx) error {
+		// Another indexer (a worker paused past its lease, whose
+		// successor has gone on) may have indexed this batch already:
+		// positions at or before the stored one are never written again,
+		// so the index behind a position that clients have read is
+		// never changed.
+		var stored int64
+		err := tx.QueryRow(ctx, `SELECT pos FROM sync_positions WHERE stream = 'events'`).Scan(&stored)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		for _, r := range rows {
+			if r.pos <= stored {
+				continue
+			}
 			var dev, txn any
 			if r.o.TxnID != "" {
 				dev, txn = r.o.DeviceID, r.o.TxnID
