@@ -76,6 +76,18 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	writeError(w, r, logger, err)
 }
 
+// transient is implemented by a dependency's errors that mean "not now"
+// rather than "broken" (the store's ErrUnavailable, ErrStatementTimeout,
+// ErrTooManyRetries): such a failure is answered 503 M_UNKNOWN with
+// Retry-After, which clients retry, instead of 500.
+type transient interface {
+	error
+	Transient() bool
+}
+
+// transientRetryAfter is the Retry-After of a transient failure.
+const transientRetryAfter = 2 * time.Second
+
 // toError turns any error into the *Error to send, and reports whether it
 // was internal (not an *Error the handler chose).
 func toError(err error) (*Error, bool) {
@@ -84,6 +96,12 @@ func toError(err error) (*Error, bool) {
 	}
 	if mb, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return TooLarge("Request body is larger than " + strconv.FormatInt(mb.Limit, 10) + " bytes").WithCause(err), false
+	}
+	if t, ok := errors.AsType[transient](err); ok && t.Transient() {
+		e := Unknown("The server is temporarily unable to handle the request; retry shortly").
+			WithStatus(http.StatusServiceUnavailable).WithCause(err)
+		e.RetryAfter = transientRetryAfter
+		return e, true
 	}
 	return Unknown("Internal server error").WithCause(err), true
 }

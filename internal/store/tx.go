@@ -258,18 +258,30 @@ func (db *DB) txWithin(ctx context.Context, total, stmt time.Duration, fn func(c
 func (db *DB) retry(ctx context.Context, run func() error) error {
 	for attempt := 0; ; attempt++ {
 		err := run()
-		if err == nil || !IsRetryable(err) {
-			return err
+		if err == nil {
+			return nil
+		}
+		var wait time.Duration
+		switch down, safe := unavailable(err); {
+		case IsRetryable(err):
+			wait = backoff(attempt)
+		case down && safe:
+			// The database restarting or a dead pooled connection: wait
+			// longer than for a lost race, so that a restart of a few
+			// seconds is ridden out (within ctx).
+			wait = min(50*time.Millisecond<<min(attempt, 5), time.Second)
+		default:
+			return markUnavailable(err)
 		}
 		if attempt >= db.opts.MaxRetries {
-			return fmt.Errorf("%w after %d retries: %w", ErrTooManyRetries, attempt, err)
+			return markUnavailable(fmt.Errorf("%w after %d retries: %w", ErrTooManyRetries, attempt, err))
 		}
 		db.opts.OnRetry()
-		t := time.NewTimer(backoff(attempt))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("store: retry: %w (last error: %w)", ctx.Err(), err)
+			return markUnavailable(fmt.Errorf("store: retry: %w (last error: %w)", ctx.Err(), err))
 		case <-t.C:
 		}
 	}
@@ -400,7 +412,7 @@ func (db *DB) cockroachTx(ctx context.Context, stmt time.Duration, fn func(conte
 	if IsRetryable(err) {
 		return fmt.Errorf("%w: %w", ErrTooManyRetries, err)
 	}
-	return err
+	return markUnavailable(err)
 }
 
 // backoff is a full-jitter exponential backoff: up to 2ms, 4ms, … capped at
