@@ -626,16 +626,34 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	if !s.bus.Connected() {
 		problems["nats"] = "disconnected"
 	}
+	degraded := map[string]string{}
 	if s.coord != nil {
-		if err := s.coord.Healthy(); err != nil {
-			problems["coordinator"] = err.Error()
-		}
+		coordinatorReadiness(s.cfg, s.coord.Healthy(), problems, degraded)
 	}
 	if len(problems) > 0 {
 		_ = httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unready", "problems": problems})
 		return
 	}
+	if len(degraded) > 0 {
+		_ = httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready", "degraded": degraded})
+		return
+	}
 	_ = httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// coordinatorReadiness files the coordinator's health err. Ownership
+// through the coordinator is how the room and sender roles work; the
+// client, federation and sync roles serve without it (only the sync
+// indexer waits for it), so losing etcd does not take a process with only
+// those out of the load balancer: it is reported, as degraded.
+func coordinatorReadiness(cfg *config.Config, err error, problems, degraded map[string]string) {
+	switch {
+	case err == nil:
+	case cfg.HasRole(config.RoleRoom) || cfg.HasRole(config.RoleSender):
+		problems["coordinator"] = err.Error()
+	default:
+		degraded["coordinator"] = err.Error()
+	}
 }
 
 // shutdown: readiness fails first while serving continues, long-polls end
